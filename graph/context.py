@@ -1,0 +1,157 @@
+"""What a node's builder gets: its id, clocks and scheduler, the event stream, its metrics, and
+the per-item helpers that give every node error isolation and latency measurement for free.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import reactivex
+from reactivex import Observable, abc
+
+from .errors import Drop, RuntimeFailure
+from .events import EventStream
+from .metrics import NodeMetrics, RunMetrics
+
+__all__ = ["BuildContext", "RunServices"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+#: Seconds between two WARN events for the same node and drop reason.
+WARN_INTERVAL = 1.0
+
+
+@dataclass
+class RunServices:
+    """What all nodes of one run share. The runtime and the test harness each make one."""
+
+    events: EventStream
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+    #: Processing-time clock in seconds (latency, rate limits); virtual under the harness.
+    clock: Callable[[], float] = time.perf_counter
+    #: Where relative paths in node configs resolve (the directory the user ran from).
+    base_dir: Path = field(default_factory=Path.cwd)
+    #: Progress bars and other terminal niceties are allowed (stderr is a terminal).
+    interactive: bool = False
+    idle_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    close_callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+
+class BuildContext:
+    """Per-node view of the run. Builders keep what they need; nothing here does I/O."""
+
+    def __init__(
+        self, node_id: str, kind: str, services: RunServices, scheduler: abc.SchedulerBase
+    ) -> None:
+        self.node_id = node_id
+        self.kind = kind
+        self.services = services
+        #: Scheduler for this node's time-based behaviour (pacing, polling, timeouts). A source
+        #: gets its own thread's scheduler; transforms and sinks get the pipeline thread's.
+        self.scheduler = scheduler
+        self.metrics: NodeMetrics = services.metrics.node(node_id, kind)
+        self._last_warn: dict[str, float] = {}
+        self._pending: dict[str, int] = {}
+
+    # -- clocks, paths, events ----------------------------------------------------------------
+
+    def now(self) -> float:
+        """Processing-time clock (seconds, arbitrary origin). Never use it as event time."""
+        return self.services.clock()
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.services.base_dir / p
+
+    @property
+    def events(self) -> EventStream:
+        return self.services.events
+
+    def emit(self, event: str, fields: dict[str, Any] | None = None, level: str = "info") -> None:
+        payload = {"node": self.node_id, **(fields or {})}
+        self.services.events.emit(event, payload, level)  # type: ignore[arg-type]
+
+    def on_idle(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the pipeline thread whenever no item is waiting (batch flushes)."""
+        self.services.idle_callbacks.append(callback)
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once when the run ends, after the graph has drained."""
+        self.services.close_callbacks.append(callback)
+
+    def record_latency(self, arrived: float) -> None:
+        """Record end-to-end latency for an item that reached a sink (``arrived`` from ``now``)."""
+        if arrived > 0:
+            self.services.metrics.end_to_end.add(max(0.0, self.now() - arrived))
+
+    # -- drops ---------------------------------------------------------------------------------
+
+    def drop(self, reason: str, detail: str = "", count: int = 1) -> None:
+        """Count ``count`` dropped items under ``reason``; WARN at most once a second per reason."""
+        self.metrics.drops[reason] += count
+        self._pending[reason] = self._pending.get(reason, 0) + count
+        now = self.now()
+        last = self._last_warn.get(reason)
+        if last is None or now - last >= WARN_INTERVAL:
+            self._last_warn[reason] = now
+            fields: dict[str, Any] = {
+                "kind": self.kind,
+                "reason": reason,
+                "count": self._pending.pop(reason),
+                "total": self.metrics.drops[reason],
+            }
+            if detail:
+                fields["detail"] = detail[:300]
+            self.emit("item.dropped", fields, "warn")
+
+    # -- per-item operators ----------------------------------------------------------------------
+
+    def process(
+        self, fn: Callable[[T], Iterable[U] | None]
+    ) -> Callable[[Observable[T]], Observable[U]]:
+        """Operator applying ``fn`` to each item, emitting what it returns (zero or more items).
+
+        An exception in ``fn`` drops that item only: ``Drop(reason)`` is counted under its
+        reason, any other exception under ``error:<ExceptionType>``; the stream goes on.
+        The time spent in ``fn`` is this node's processing latency. Exceptions raised further
+        downstream are not caught here.
+        """
+
+        def operator(source: Observable[T]) -> Observable[U]:
+            def subscribe(
+                observer: abc.ObserverBase[U], scheduler: abc.SchedulerBase | None = None
+            ) -> abc.DisposableBase:
+                def on_next(item: T) -> None:
+                    t0 = self.now()
+                    try:
+                        result = fn(item)
+                        outs = () if result is None else tuple(result)
+                    except Drop as d:
+                        self.drop(d.reason, d.detail)
+                        return
+                    except RuntimeFailure:
+                        raise
+                    except Exception as exc:  # isolation: one bad item never ends the stream
+                        self.drop(f"error:{type(exc).__name__}", str(exc))
+                        return
+                    finally:
+                        self.metrics.latency.add(self.now() - t0)
+                    for out in outs:
+                        observer.on_next(out)
+
+                return source.subscribe(
+                    on_next, observer.on_error, observer.on_completed, scheduler=scheduler
+                )
+
+            return reactivex.create(subscribe)
+
+        return operator
+
+    def map(self, fn: Callable[[T], U]) -> Callable[[Observable[T]], Observable[U]]:
+        """``process`` for one-to-one nodes."""
+        return self.process(lambda item: (fn(item),))

@@ -1,0 +1,92 @@
+"""The output event envelope (ADR-100) and the event stream every run writes to.
+
+One JSON object per stdout line: ``{"ts", "level", "event", "fields"}``. ``ts`` is the wall-clock
+time the event was emitted (seconds since the epoch); event time of the data, when there is one,
+travels inside ``fields``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+__all__ = ["Event", "EventStream", "Level", "to_json_line"]
+
+Level = Literal["debug", "info", "warn", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    level: Level = "info"
+    ts: float = 0.0
+
+    def envelope(self) -> dict[str, Any]:
+        return {"ts": self.ts, "level": self.level, "event": self.event, "fields": self.fields}
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: they become null rather than invalid output."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json_line(event: Event) -> str:
+    return json.dumps(_clean(event.envelope()), separators=(",", ":"), allow_nan=False)
+
+
+class EventStream:
+    """Thread-safe fan-out of events: to a text stream (one JSON line each) and/or listeners.
+
+    ``wall_clock`` stamps ``ts`` on events that have none; tests inject a fixed clock.
+    """
+
+    def __init__(
+        self,
+        out: IO[str] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._out = out
+        self._wall_clock = wall_clock
+        self._listeners: list[Callable[[Event], None]] = []
+        self._lock = threading.Lock()
+        self.failed: BaseException | None = None
+
+    def listen(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def emit(
+        self, event: str, fields: dict[str, Any] | None = None, level: Level = "info"
+    ) -> Event:
+        ev = Event(event, fields or {}, level, round(self._wall_clock(), 6))
+        self.write(ev)
+        return ev
+
+    def write(self, ev: Event) -> None:
+        with self._lock:
+            if self._out is not None:
+                try:
+                    self._out.write(to_json_line(ev) + "\n")
+                except (BrokenPipeError, OSError) as exc:  # stdout closed under us
+                    self.failed = exc
+            for listener in self._listeners:
+                listener(ev)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._out is not None:
+                try:
+                    self._out.flush()
+                except (BrokenPipeError, OSError) as exc:
+                    self.failed = exc

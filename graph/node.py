@@ -1,0 +1,88 @@
+"""Node declaration: one typed config class, the item types taken and given, one builder.
+
+A node kind is declared once and everything else (validation, defaults, lint, the CLI's docs,
+JSON Schema) is derived from that declaration::
+
+    class WindowConfig(NodeConfig):
+        size: int = Field(20, ge=2, description="Frames per window.")
+
+    @registry.transform("sliding_window", config=WindowConfig, takes=CsiFrame, gives=CsiWindow)
+    def build(config: WindowConfig, ctx: BuildContext) -> Operator:
+        ...
+
+Builders by role:
+
+* ``source``: ``build(config, ctx) -> Observable[Out]``. The observable is cold; resources are
+  acquired when it is subscribed and released when the subscription is disposed.
+* ``transform``: ``build(config, ctx) -> Callable[[Observable[In]], Observable[Out]]``.
+* ``sink``: ``build(config, ctx) -> Callable[[Observable[In]], Observable[Any]]``; whatever the
+  sink's observable emits is ignored; a sink flushes on completion and on dispose.
+
+Builders run when the graph is built (after lint), never at import, load or lint time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from .context import BuildContext
+
+__all__ = ["AnyItem", "HopPolicy", "NodeConfig", "NodeKind", "Role"]
+
+
+class Role(enum.StrEnum):
+    SOURCE = "source"
+    TRANSFORM = "transform"
+    SINK = "sink"
+
+
+class AnyItem:
+    """Marker item type: a node that takes ``AnyItem`` accepts every item type."""
+
+
+class NodeConfig(BaseModel):
+    """Base of every node's config: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+HopPolicy = Literal["latest", "block"]
+
+Builder = Callable[[Any, "BuildContext"], Any]
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """A registered node kind. ``takes`` is empty for sources, ``gives`` is None for sinks."""
+
+    name: str
+    role: Role
+    config: type[NodeConfig]
+    build: Builder
+    takes: tuple[type, ...] = ()
+    gives: type | None = None
+    module: str = ""
+    #: Default flow policy of the hop that carries a source's items onto the pipeline thread.
+    hop: HopPolicy = "latest"
+    hop_capacity: int = 1024
+    #: YAML snippets (a single node mapping each) shown in the docs and linted by the tests.
+    examples: tuple[str, ...] = field(default=())
+
+    @property
+    def doc(self) -> str:
+        """The user documentation of the kind: the builder's docstring."""
+        return (self.build.__doc__ or "").strip()
+
+    def accepts(self, item_type: type | None) -> bool:
+        """True when an item of ``item_type`` may flow into this node."""
+        if item_type is None:
+            return False
+        if AnyItem in self.takes or item_type is AnyItem:
+            return True
+        return any(issubclass(item_type, t) for t in self.takes)

@@ -1,0 +1,1 @@
+"""Node kinds (sources, transforms, sinks) and the domain code they share."""

@@ -1,0 +1,1 @@
+"""One module per node kind; the file name is the kind."""
