@@ -1,11 +1,11 @@
 """Errors of the kernel.
 
-    GraphError                  base of everything the kernel raises on purpose
-    ├── ConfigError             the user's pipeline, parameters or config are wrong (exit 2)
-    │   └── LintError           several located problems found at once (``problems``)
-    ├── RuntimeFailure          the run cannot go on: an unrecoverable sink or node (exit 1)
-    └── Drop                    raised inside a node's per-item function: drop this item,
-                                counted under ``reason`` (never leaves the node)
+GraphError                  base of everything the kernel raises on purpose
+├── ConfigError             the user's pipeline, parameters or config are wrong (exit 2)
+│   └── LintError           several located problems found at once (``problems``)
+├── RuntimeFailure          the run cannot go on: an unrecoverable sink or node (exit 1)
+└── Drop                    raised inside a node's per-item function: drop this item,
+                            counted under ``reason`` (never leaves the node)
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class RuntimeFailure(GraphError):
     """The run cannot continue (exit 1)."""
 
 
-class Drop(GraphError):  # noqa: N818 - a control-flow signal, not an error condition
+class Drop(GraphError):
     """Drop the current item, counted under ``reason`` (a short snake_case word)."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -106,9 +106,7 @@ class Registry:
         examples: tuple[str, ...] = (),
     ) -> Callable[[F], F]:
         """Decorator registering a source builder ``(config, ctx) -> Observable``."""
-        return self._decorator(
-            name, Role.SOURCE, config, (), gives, hop, hop_capacity, examples
-        )
+        return self._decorator(name, Role.SOURCE, config, (), gives, hop, hop_capacity, examples)
 
     def transform(
         self,
