@@ -1,0 +1,206 @@
+"""The linter: every problem of a pipeline at once, each located in its file.
+
+Checks: the file loads (YAML, shape, parameters, substitutions, overrides); every node's kind
+exists ("did you mean"); its config validates against the kind's config class (unknown, missing
+and bad keys); inputs name existing nodes; sources have no inputs, transforms and sinks have at
+least one; there is no cycle; every edge carries an item type the receiving node takes; the
+pipeline has a sink; hop overrides are well-formed and only on sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import LintError, Problem
+from .loader import load_with_problems
+from .node import NodeConfig, NodeKind, Role
+from .registry import Registry, did_you_mean
+from .spec import NodeSpec, PipelineSpec
+
+__all__ = ["check", "lint_file", "topological_order", "validate_config"]
+
+
+def _type_name(t: type | None) -> str:
+    return "nothing" if t is None else t.__name__
+
+
+def _fmt_input(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate_config(
+    kind: NodeKind, config: Mapping[str, Any]
+) -> tuple[NodeConfig | None, list[tuple[tuple[str | int, ...], str]]]:
+    """Validate ``config`` for ``kind``: the config object, or ``(None, [(loc, message)...])``."""
+    try:
+        return kind.config.model_validate(dict(config)), []
+    except ValidationError as exc:
+        out: list[tuple[tuple[str | int, ...], str]] = []
+        fields = list(kind.config.model_fields)
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            dotted = ".".join(str(x) for x in loc)
+            if err["type"] == "missing":
+                msg = f"config.{dotted}: is required; got nothing"
+            elif err["type"] == "extra_forbidden":
+                msg = (
+                    f"config.{dotted}: must be a known key of {kind.name}; got an unknown key"
+                    f"{did_you_mean(str(loc[0]), fields)}"
+                )
+            else:
+                what = err["msg"][0].lower() + err["msg"][1:]
+                what = what.removeprefix("value error, ")
+                msg = f"config.{dotted}: {what}; got {_fmt_input(err.get('input'))}"
+            out.append((loc, msg))
+        return None, out
+
+
+def topological_order(spec: PipelineSpec) -> tuple[list[str], list[str]]:
+    """Node ids in dependency order, and the ids left on a cycle (empty when acyclic)."""
+    ids = {n.id for n in spec.nodes}
+    indeg = {n.id: 0 for n in spec.nodes}
+    children: dict[str, list[str]] = {n.id: [] for n in spec.nodes}
+    for n in spec.nodes:
+        for src in n.inputs:
+            if src in ids:
+                indeg[n.id] += 1
+                children[src].append(n.id)
+    ready = [n.id for n in spec.nodes if indeg[n.id] == 0]
+    order: list[str] = []
+    while ready:
+        nid = ready.pop(0)
+        order.append(nid)
+        for child in children[nid]:
+            indeg[child] -= 1
+            if indeg[child] == 0:
+                ready.append(child)
+    cyclic = [n.id for n in spec.nodes if n.id not in order]
+    return order, cyclic
+
+
+def check(spec: PipelineSpec, registry: Registry) -> list[Problem]:
+    """Every structural problem of a loaded spec (the loader reports its own)."""
+    problems: list[Problem] = []
+
+    def add(path: tuple[str | int, ...], node: NodeSpec | None, message: str) -> None:
+        line, col = spec.mark(path)
+        where = ""
+        if node is not None:
+            where = f"nodes[{node.index}] '{node.id}'"
+            if node.type in registry:
+                where += f" ({node.type})"
+        problems.append(Problem(spec.file, line, col, where, message))
+
+    by_id = {n.id: n for n in spec.nodes}
+    kinds: dict[str, NodeKind] = {}
+    for n in spec.nodes:
+        if not n.type:
+            continue
+        if n.type not in registry:
+            add(
+                (*n.path, "type"),
+                n,
+                f"type must be a registered node kind; got '{n.type}'"
+                f"{did_you_mean(n.type, registry.names())}",
+            )
+            continue
+        kind = kinds[n.id] = registry.get(n.type)
+        _, errors = validate_config(kind, n.config)
+        for loc, msg in errors:
+            path = (*n.path, "config", *loc)
+            if msg.startswith(f"config.{loc[0]}: must be a known key") if loc else False:
+                path = (*n.path, "config", loc[0], "<key>")
+            add(path, n, msg)
+        if kind.role is Role.SOURCE and n.inputs:
+            add((*n.path, "inputs"), n, f"a source takes no inputs; got {n.inputs}")
+        if kind.role is not Role.SOURCE and not n.inputs:
+            add(n.path, n, f"a {kind.role.value} needs at least one input; got none")
+        if n.hop is not None:
+            if kind.role is not Role.SOURCE:
+                add(
+                    (*n.path, "hop"),
+                    n,
+                    f"hop applies to sources only; got it on a {kind.role.value}",
+                )
+            policy = n.hop.get("policy", kind.hop)
+            cap = n.hop.get("capacity", kind.hop_capacity)
+            if policy not in ("latest", "block") or set(n.hop) - {"policy", "capacity"}:
+                add(
+                    (*n.path, "hop"),
+                    n,
+                    f"hop must be {{policy: latest|block, capacity: N}}; got {n.hop}",
+                )
+            if not isinstance(cap, int) or cap < 1:
+                add((*n.path, "hop", "capacity"), n, f"hop.capacity must be >= 1; got {cap!r}")
+    for n in spec.nodes:
+        for i, src in enumerate(n.inputs):
+            if src not in by_id:
+                add(
+                    (*n.path, "inputs", i),
+                    n,
+                    f"inputs[{i}] must name a node of this pipeline; got '{src}'"
+                    f"{did_you_mean(src, by_id)}",
+                )
+                continue
+            if src == n.id:
+                continue  # reported as a cycle
+            up, down = kinds.get(src), kinds.get(n.id)
+            if up is None or down is None:
+                continue
+            if up.role is Role.SINK:
+                add(
+                    (*n.path, "inputs", i),
+                    n,
+                    f"inputs[{i}] '{src}' is a sink and gives no items; got it as an input",
+                )
+            elif not down.accepts(up.gives):
+                takes = " | ".join(t.__name__ for t in down.takes)
+                add(
+                    (*n.path, "inputs", i),
+                    n,
+                    f"inputs[{i}] must give {takes}; got '{src}' ({up.name}) giving "
+                    f"{_type_name(up.gives)}",
+                )
+    _, cyclic = topological_order(spec)
+    if cyclic:
+        first = by_id[cyclic[0]]
+        add(
+            (*first.path, "inputs"),
+            first,
+            f"the graph must have no cycle; got one through {', '.join(repr(c) for c in cyclic)}",
+        )
+    if kinds and not any(k.role is Role.SINK for k in kinds.values()):
+        add(("nodes",), None, "nodes: a pipeline needs at least one sink; got none")
+    problems.sort(key=lambda p: (p.line, p.col))
+    return problems
+
+
+def lint_file(
+    path: str | Path,
+    registry: Registry,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+) -> tuple[PipelineSpec, list[Problem]]:
+    """Load and check ``path``: the spec and all problems (load problems first if any)."""
+    spec, problems = load_with_problems(path, overrides, env, text)
+    if any(p.message.startswith(("must be valid YAML", "cannot read")) for p in problems):
+        return spec, problems
+    return spec, sorted([*problems, *check(spec, registry)], key=lambda p: (p.line, p.col))
+
+
+def lint_or_raise(
+    path: str | Path,
+    registry: Registry,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> PipelineSpec:
+    spec, problems = lint_file(path, registry, overrides, env)
+    if problems:
+        raise LintError(problems)
+    return spec

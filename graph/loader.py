@@ -1,0 +1,297 @@
+"""Load a pipeline YAML file into a ``PipelineSpec``: no I/O beyond reading the file itself.
+
+File shape::
+
+    name: replay                       # required
+    description: what it is for
+    parameters:                        # optional; each has a default (and a description)
+      recording: {default: samples/x.jsonl.gz, description: the recording to replay}
+      speed: 1.0                       # short form: just the default
+    nodes:
+      - id: replay                     # unique
+        type: jsonl_replay             # a registered node kind
+        inputs: [other]                # ids; a plain string is one input
+        hop: {policy: latest, capacity: 256}   # sources only, optional
+        config: {path: "${recording}"}
+
+Substitution inside ``config`` values: ``${name}`` (a parameter; a value that is exactly one
+reference keeps the parameter's type), ``${env:VAR}`` / ``${env:VAR:-fallback}``, and
+``${pipeline_dir}`` (the folder of the YAML file). Overrides (``--set``) are ``key=value`` with
+the value read as a YAML scalar: ``key`` is a parameter name, or ``<node id>.<config key>`` to
+override one node's config directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, LintError, Problem
+from .registry import did_you_mean
+from .spec import Mark, NodeSpec, ParamSpec, Path_, PipelineSpec
+
+__all__ = ["load_pipeline", "load_with_problems", "parse_overrides"]
+
+_REF = re.compile(r"\$\{([^}]*)\}")
+_TOP_KEYS = ("name", "description", "parameters", "nodes")
+_NODE_KEYS = ("id", "type", "inputs", "config", "hop")
+_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["a=1", "n.k=x"]`` -> ``{"a": 1, "n.k": "x"}``; a missing ``=`` is a ConfigError."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes key=value; got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def _to_python(node: yaml.Node, path: Path_, marks: dict[Path_, Mark]) -> Any:
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            out[key] = _to_python(value_node, (*path, key), marks)
+            # Point a key's problems at the key itself, its value's at the value.
+            marks[(*path, key, "<key>")] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(v, (*path, i), marks) for i, v in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+class _Loader:
+    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+        self.problems: list[Problem] = []
+        self.marks: dict[Path_, Mark] = {}
+
+    def problem(self, path: Path_, where: str, message: str) -> None:
+        p = tuple(path)
+        while p and p not in self.marks:
+            p = p[:-1]
+        line, col = self.marks.get(p, (1, 1))
+        self.problems.append(Problem(self.file, line, col, where, message))
+
+    def substitute(self, value: Any, path: Path_, values: dict[str, Any], where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self.substitute(v, (*path, k), values, where) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.substitute(v, (*path, i), values, where) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        whole = _REF.fullmatch(value)
+        if whole:
+            return self.resolve(whole.group(1), path, values, where)
+        return _REF.sub(lambda m: str(self.resolve(m.group(1), path, values, where)), value)
+
+    def resolve(self, ref: str, path: Path_, values: dict[str, Any], where: str) -> Any:
+        ref = ref.strip()
+        if ref.startswith("env:"):
+            var, _, fallback = ref[4:].partition(":-")
+            if var in self.env:
+                return self.env[var]
+            if ":-" in ref:
+                return fallback
+            self.problem(
+                path,
+                where,
+                f"environment variable '{var}' must be set; got nothing"
+                " (use ${env:VAR:-default} for a fallback)",
+            )
+            return ""
+        if ref in values:
+            return values[ref]
+        self.problem(
+            path,
+            where,
+            f"'${{{ref}}}' must name a parameter; got an unknown name{did_you_mean(ref, values)}",
+        )
+        return ""
+
+
+def load_with_problems(
+    source: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+) -> tuple[PipelineSpec, list[Problem]]:
+    """Load ``source`` (a path; ``text`` if given is its content) and every problem found."""
+    file = str(source)
+    ld = _Loader(file, os.environ if env is None else env)
+    spec = PipelineSpec(name="", description="", file=file)
+    if text is None:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            ld.problems.append(Problem(file, 1, 1, "", f"cannot read the file: {exc.strerror}"))
+            return spec, ld.problems
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = getattr(exc, "problem", None) or str(exc)
+        ld.problems.append(Problem(file, line, col, "", f"must be valid YAML; got {what}"))
+        return spec, ld.problems
+    doc = _to_python(root, (), ld.marks) if root is not None else None
+    spec.marks = ld.marks
+    if not isinstance(doc, dict):
+        ld.problem((), "", f"a pipeline must be a mapping; got {type(doc).__name__}")
+        return spec, ld.problems
+    for key in doc:
+        if key not in _TOP_KEYS:
+            ld.problem(
+                (key, "<key>"), "", f"unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)}"
+            )
+    name = doc.get("name")
+    if not isinstance(name, str) or not name:
+        ld.problem(("name",), "name", f"must be a non-empty string; got {name!r}")
+    spec.name = str(name or Path(file).stem)
+    spec.description = str(doc.get("description") or "")
+    values = _parameters(ld, doc.get("parameters"), spec)
+    values["pipeline_dir"] = str(Path(file).resolve().parent)
+    node_overrides = _apply_overrides(ld, overrides or {}, values, spec)
+    spec.values = values
+    _nodes(ld, doc.get("nodes"), values, node_overrides, spec)
+    return spec, ld.problems
+
+
+def _parameters(ld: _Loader, raw: Any, spec: PipelineSpec) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if raw is None:
+        return values
+    if not isinstance(raw, dict):
+        ld.problem(("parameters",), "parameters", f"must be a mapping; got {type(raw).__name__}")
+        return values
+    for pname, pdef in raw.items():
+        if isinstance(pdef, dict) and "default" in pdef:
+            extra = set(pdef) - {"default", "description"}
+            if extra:
+                ld.problem(
+                    ("parameters", pname),
+                    f"parameters.{pname}",
+                    f"takes only default and description; got {sorted(extra)}",
+                )
+            p = ParamSpec(pname, pdef["default"], str(pdef.get("description") or ""))
+        elif isinstance(pdef, dict):
+            ld.problem(
+                ("parameters", pname), f"parameters.{pname}", "must have a default; got none"
+            )
+            continue
+        else:
+            p = ParamSpec(pname, pdef)
+        spec.parameters[pname] = p
+        values[pname] = p.default
+    return values
+
+
+def _apply_overrides(
+    ld: _Loader, overrides: Mapping[str, Any], values: dict[str, Any], spec: PipelineSpec
+) -> dict[str, dict[str, Any]]:
+    per_node: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if key in spec.parameters:
+            values[key] = value
+        elif "." in key:
+            node_id, _, cfg_key = key.partition(".")
+            per_node.setdefault(node_id, {})[cfg_key] = value
+        else:
+            ld.problem(
+                (),
+                "--set",
+                f"'{key}' must be a parameter of pipeline '{spec.name}' or <node>.<key>;"
+                f" got an unknown name{did_you_mean(key, spec.parameters)}",
+            )
+    return per_node
+
+
+def _nodes(
+    ld: _Loader,
+    raw: Any,
+    values: dict[str, Any],
+    node_overrides: dict[str, dict[str, Any]],
+    spec: PipelineSpec,
+) -> None:
+    if not isinstance(raw, list) or not raw:
+        ld.problem(("nodes",), "nodes", f"must be a non-empty list of nodes; got {raw!r}")
+        return
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        path: Path_ = ("nodes", i)
+        if not isinstance(entry, dict):
+            ld.problem(path, f"nodes[{i}]", f"must be a mapping; got {type(entry).__name__}")
+            continue
+        nid = entry.get("id")
+        where = f"nodes[{i}] '{nid}'" if nid else f"nodes[{i}]"
+        for key in entry:
+            if key not in _NODE_KEYS:
+                ld.problem(
+                    (*path, key, "<key>"),
+                    where,
+                    f"unknown key '{key}'{did_you_mean(key, _NODE_KEYS)}"
+                    " (node options go under config:)",
+                )
+        if not isinstance(nid, str) or not _ID.match(nid):
+            ld.problem((*path, "id"), where, f"id must be a name like 'window_1'; got {nid!r}")
+            nid = f"#{i}"
+        elif nid in seen:
+            ld.problem((*path, "id"), where, f"ids must be unique; got '{nid}' twice")
+        seen.add(nid)
+        kind = entry.get("type")
+        if not isinstance(kind, str):
+            ld.problem((*path, "type"), where, f"type must be a node kind; got {kind!r}")
+            kind = ""
+        inputs = entry.get("inputs", [])
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
+            ld.problem((*path, "inputs"), where, f"inputs must be a list of ids; got {inputs!r}")
+            inputs = []
+        config = entry.get("config") or {}
+        if not isinstance(config, dict):
+            ld.problem((*path, "config"), where, f"config must be a mapping; got {config!r}")
+            config = {}
+        config = ld.substitute(config, (*path, "config"), values, where)
+        config.update(node_overrides.pop(nid, {}))
+        hop = entry.get("hop")
+        if hop is not None and not isinstance(hop, dict):
+            ld.problem((*path, "hop"), where, f"hop must be a mapping; got {hop!r}")
+            hop = None
+        spec.nodes.append(NodeSpec(nid, kind, list(inputs), config, i, hop))
+    for nid in node_overrides:
+        ld.problem(
+            (),
+            "--set",
+            f"'{nid}.…' must name a node id; got an unknown id{did_you_mean(nid, seen)}",
+        )
+
+
+def load_pipeline(
+    source: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+) -> PipelineSpec:
+    """Load a pipeline; raise ``LintError`` listing every problem found while loading."""
+    spec, problems = load_with_problems(source, overrides, env, text)
+    if problems:
+        raise LintError(problems)
+    return spec
