@@ -134,8 +134,9 @@ class BuildContext:
                     except Drop as d:
                         self.drop(d.reason, d.detail)
                         return
-                    except RuntimeFailure:
-                        raise
+                    except RuntimeFailure as exc:  # unrecoverable: ends the run (exit 1)
+                        observer.on_error(exc)
+                        return
                     except Exception as exc:  # isolation: one bad item never ends the stream
                         self.drop(f"error:{type(exc).__name__}", str(exc))
                         return

@@ -1,0 +1,155 @@
+"""Turn a linted ``PipelineSpec`` into a wired reactivex graph (not yet running).
+
+Every node's output is published (``ops.publish``) so fan-out never subscribes a source twice;
+a node with several inputs sees them merged. Sources hand their items over through a hop (see
+``hop.py``); the runtime gives real bounded hops, the test harness direct ones. Builders run
+here, in dependency order, and may raise ``ConfigError`` (missing files, unloadable models).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex import operators as ops
+
+from .context import BuildContext, RunServices
+from .errors import ConfigError
+from .lint import topological_order
+from .node import NodeKind, Role
+from .registry import Registry
+from .spec import NodeSpec, PipelineSpec
+
+__all__ = ["BuiltGraph", "HopLike", "build_graph"]
+
+
+class HopLike(Protocol):
+    def put(self, item: Any) -> None: ...
+    def complete(self) -> None: ...
+    def error(self, exc: Exception) -> None: ...
+    @property
+    def observable(self) -> Observable[Any]: ...
+
+
+HopFactory = Callable[[NodeKind, NodeSpec, BuildContext], HopLike]
+
+
+@dataclass
+class SourceRun:
+    node_id: str
+    observable: Observable[Any]
+    ctx: BuildContext
+    hop: HopLike
+    subscription: abc.DisposableBase | None = None
+
+
+@dataclass
+class BuiltGraph:
+    spec: PipelineSpec
+    services: RunServices
+    order: list[str]
+    kinds: dict[str, NodeKind]
+    contexts: dict[str, BuildContext]
+    outputs: dict[str, Observable[Any]] = field(default_factory=dict)
+    sources: list[SourceRun] = field(default_factory=list)
+    sinks: list[str] = field(default_factory=list)
+    _connectables: list[Any] = field(default_factory=list)
+    _subscriptions: list[abc.DisposableBase] = field(default_factory=list)
+
+    def tap(self, node_id: str, on_next: Callable[[Any], None]) -> None:
+        """Observe the items ``node_id`` gives (call before ``start``)."""
+        if node_id not in self.outputs:
+            raise ConfigError(f"cannot tap '{node_id}': no such node giving items")
+        self._subscriptions.append(self.outputs[node_id].subscribe(on_next, lambda e: None))
+
+    def start(
+        self,
+        on_sink_done: Callable[[str], None],
+        on_sink_error: Callable[[str, Exception], None],
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> None:
+        """Subscribe the sinks, connect every node (downstream first), then start the sources."""
+        for sid in self.sinks:
+
+            def done(sid: str = sid) -> None:
+                on_sink_done(sid)
+
+            def failed(exc: Exception, sid: str = sid) -> None:
+                on_sink_error(sid, exc)
+
+            self._subscriptions.append(
+                self.outputs[sid].subscribe(lambda _x: None, failed, done, scheduler=scheduler)
+            )
+        for connectable in reversed(self._connectables):
+            self._subscriptions.append(connectable.connect(scheduler))
+        for src in self.sources:
+            src.subscription = src.observable.subscribe(
+                src.hop.put, src.hop.error, src.hop.complete, scheduler=src.ctx.scheduler
+            )
+
+    def stop_sources(self) -> None:
+        """Stop reading: dispose every source, then let its hop drain and complete."""
+        for src in self.sources:
+            if src.subscription is not None:
+                src.subscription.dispose()
+            src.hop.complete()
+
+    def dispose(self) -> None:
+        for sub in self._subscriptions:
+            sub.dispose()
+        self._subscriptions.clear()
+
+
+def build_graph(
+    spec: PipelineSpec,
+    registry: Registry,
+    services: RunServices,
+    pipeline_scheduler: abc.SchedulerBase,
+    source_scheduler: Callable[[str], abc.SchedulerBase],
+    make_hop: HopFactory,
+    replace: dict[str, Observable[Any]] | None = None,
+) -> BuiltGraph:
+    """Build every node of a linted spec. ``replace`` maps source ids to stand-in observables
+    (the harness feeds items through them instead of the real source)."""
+    order, cyclic = topological_order(spec)
+    if cyclic:
+        raise ConfigError(f"{spec.file}: the graph has a cycle through {cyclic}")
+    by_id = {n.id: n for n in spec.nodes}
+    graph = BuiltGraph(spec, services, order, {}, {})
+    replace = replace or {}
+    for nid in order:
+        node = by_id[nid]
+        kind = graph.kinds[nid] = registry.get(node.type)
+        config = kind.config.model_validate(node.config)
+        is_source = kind.role is Role.SOURCE
+        sched = source_scheduler(nid) if is_source else pipeline_scheduler
+        ctx = graph.contexts[nid] = BuildContext(nid, kind.name, services, sched)
+        metrics = ctx.metrics
+
+        def count_in(_item: Any, m: Any = metrics) -> None:
+            m.items_in += 1
+
+        def count_out(_item: Any, m: Any = metrics) -> None:
+            m.items_out += 1
+
+        if is_source:
+            observable = replace[nid] if nid in replace else kind.build(config, ctx)
+            hop = make_hop(kind, node, ctx)
+            graph.sources.append(SourceRun(nid, observable, ctx, hop))
+            out: Observable[Any] = hop.observable.pipe(ops.do_action(count_out))
+        else:
+            upstream = [graph.outputs[i] for i in node.inputs]
+            merged = upstream[0] if len(upstream) == 1 else reactivex.merge(*upstream)
+            operator = kind.build(config, ctx)
+            out = operator(merged.pipe(ops.do_action(count_in)))
+            if kind.role is Role.TRANSFORM:
+                out = out.pipe(ops.do_action(count_out))
+        if kind.role is Role.SINK:
+            graph.sinks.append(nid)
+        connectable = out.pipe(ops.publish())
+        graph._connectables.append(connectable)
+        graph.outputs[nid] = connectable
+    return graph

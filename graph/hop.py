@@ -1,0 +1,204 @@
+"""The bounded hop: hands items from a producer thread (a source) to the pipeline thread.
+
+RxPY has no backpressure and its ``observe_on`` queue is unbounded, so a fast source could fill
+memory; the hop bounds it with an explicit policy:
+
+* ``block``: the producer waits while the queue is full, so nothing is lost (replay).
+* ``latest``: the oldest waiting item is dropped and counted (``hop_overflow``) so the graph
+  always works on fresh data (live sensing).
+
+The consumer side is drained by a ``PipelineLoop`` on its single thread; completion and errors
+are delivered after the items queued before them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import reactivex
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from .node import HopPolicy
+
+__all__ = ["DirectHop", "Hop", "PipelineLoop"]
+
+T = TypeVar("T")
+
+#: Items handed over per hop in one drain pass before the loop looks at the other hops.
+BURST = 256
+
+
+class Hop(Generic[T]):
+    """A bounded queue with an observable consumer side (subscribe once, on the pipeline thread)."""
+
+    def __init__(
+        self,
+        policy: HopPolicy,
+        capacity: int,
+        loop: PipelineLoop,
+        on_overflow: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.policy = policy
+        self.capacity = capacity
+        self._loop = loop
+        self._on_overflow = on_overflow
+        self._queue: deque[T] = deque()
+        self._cond = threading.Condition()
+        self._done = False  # producer finished (completed, failed or stopped)
+        self._error: Exception | None = None
+        self._closed = False  # consumer has been told (completed / errored)
+        self._observer: abc.ObserverBase[T] | None = None
+        self.high_water = 0
+        loop.register(self)
+
+    # -- producer side (any thread) -----------------------------------------------------------
+
+    def put(self, item: T) -> None:
+        with self._cond:
+            if self._done:
+                return
+            if len(self._queue) >= self.capacity:
+                if self.policy == "latest":
+                    self._queue.popleft()
+                    self._on_overflow(1)
+                else:
+                    while len(self._queue) >= self.capacity and not self._done:
+                        self._cond.wait(0.5)
+                    if self._done:
+                        return
+            self._queue.append(item)
+            self.high_water = max(self.high_water, len(self._queue))
+        self._loop.wake()
+
+    def complete(self) -> None:
+        """No more items; the consumer completes after the queued ones (also: graceful stop)."""
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+        self._loop.wake()
+
+    def error(self, exc: Exception) -> None:
+        with self._cond:
+            self._done = True
+            self._error = exc
+            self._cond.notify_all()
+        self._loop.wake()
+
+    # -- consumer side (pipeline thread) --------------------------------------------------------
+
+    @property
+    def observable(self) -> Observable[T]:
+        def subscribe(
+            observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            self._observer = observer
+
+            def dispose() -> None:
+                self._observer = None
+
+            return Disposable(dispose)
+
+        return reactivex.create(subscribe)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def finished(self) -> bool:
+        return self._closed
+
+    def drain(self, limit: int = BURST) -> bool:
+        """Deliver up to ``limit`` items; True when items are still waiting."""
+        observer = self._observer
+        for _ in range(limit):
+            with self._cond:
+                if not self._queue:
+                    break
+                item = self._queue.popleft()
+                self._cond.notify()
+            if observer is not None:
+                observer.on_next(item)
+        with self._cond:
+            if self._queue:
+                return True
+            final = self._done and not self._closed
+            if final:
+                self._closed = True
+        if final and observer is not None:
+            if self._error is not None:
+                observer.on_error(self._error)
+            else:
+                observer.on_completed()
+        return False
+
+
+class PipelineLoop:
+    """Runs every hop's deliveries, and idle callbacks, on one scheduler's thread."""
+
+    def __init__(self, scheduler: abc.SchedulerBase, idle: list[Callable[[], None]]) -> None:
+        self.scheduler = scheduler
+        self._idle = idle
+        self._hops: list[Hop[Any]] = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def register(self, hop: Hop[Any]) -> None:
+        self._hops.append(hop)
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.scheduler.schedule(self._drain)
+
+    def _drain(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+        with self._lock:
+            self._scheduled = False
+        more = False
+        for hop in self._hops:
+            more = hop.drain() or more
+        if more:
+            self.wake()
+        else:
+            for callback in self._idle:
+                callback()
+
+
+class DirectHop(Generic[T]):
+    """The harness's hop: delivers synchronously on the producer's (virtual-time) thread and
+    runs the idle callbacks after every item."""
+
+    def __init__(self, idle: list[Callable[[], None]]) -> None:
+        self._idle = idle
+        self._observer: abc.ObserverBase[T] | None = None
+
+    def put(self, item: T) -> None:
+        if self._observer is not None:
+            self._observer.on_next(item)
+            for callback in self._idle:
+                callback()
+
+    def complete(self) -> None:
+        if self._observer is not None:
+            self._observer.on_completed()
+
+    def error(self, exc: Exception) -> None:
+        if self._observer is not None:
+            self._observer.on_error(exc)
+
+    @property
+    def observable(self) -> Observable[T]:
+        def subscribe(
+            observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            self._observer = observer
+            return Disposable(lambda: None)
+
+        return reactivex.create(subscribe)
