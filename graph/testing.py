@@ -66,7 +66,11 @@ def feed(
                     callback()
 
             subs.add(scheduler.schedule_absolute(t, emit))
-        subs.add(scheduler.schedule_absolute(end, lambda _s, _st=None: observer.on_completed()))
+
+        def complete(_s: abc.SchedulerBase, _st: Any = None) -> None:
+            observer.on_completed()
+
+        subs.add(scheduler.schedule_absolute(end, complete))
         return subs
 
     return reactivex.create(subscribe)
@@ -193,7 +197,11 @@ def run_pipeline_test(
     graph = build_graph(spec, reg, services, sched, lambda _nid: sched, make_hop, replace)
     run = PipelineRun({t: [] for t in taps}, events, services.metrics)
     for nid in taps:
-        graph.tap(nid, lambda x, nid=nid: run.taps[nid].append((sched.clock, x)))
+
+        def record(x: Any, nid: str = nid) -> None:
+            run.taps[nid].append((sched.clock, x))
+
+        graph.tap(nid, record)
 
     def done(sid: str) -> None:
         run.sinks_completed.add(sid)
