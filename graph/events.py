@@ -66,10 +66,14 @@ class EventStream:
     def listen(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
 
+    def stamp(self) -> float:
+        """The wall-clock time an event emitted now carries."""
+        return round(self._wall_clock(), 6)
+
     def emit(
         self, event: str, fields: dict[str, Any] | None = None, level: Level = "info"
     ) -> Event:
-        ev = Event(event, fields or {}, level, round(self._wall_clock(), 6))
+        ev = Event(event, fields or {}, level, self.stamp())
         self.write(ev)
         return ev
 

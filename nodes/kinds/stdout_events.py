@@ -1,0 +1,59 @@
+"""``stdout_events``: output items as JSON event lines on the run's event stream (stdout)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import reactivex
+from pydantic import Field
+from reactivex import Observable, abc
+
+from posecog.graph.context import BuildContext
+from posecog.graph.node import NodeConfig
+
+from ..events import OUTPUT_ITEMS, item_event
+from ..registry import registry
+
+
+class StdoutEventsConfig(NodeConfig):
+    decimals: int = Field(4, ge=1, le=8, description="Decimals kept in keypoint coordinates.")
+    level: str = Field("info", pattern="^(debug|info|warn)$", description="Event level.")
+
+
+@registry.sink(
+    "stdout_events",
+    config=StdoutEventsConfig,
+    takes=OUTPUT_ITEMS,
+    examples=("id: out\ntype: stdout_events\ninputs: [pose]",),
+)
+def build(
+    config: StdoutEventsConfig, ctx: BuildContext
+) -> Callable[[Observable[Any]], Observable[Any]]:
+    """Write each item as one ADR-100 event line: ``{"ts", "level", "event", "fields"}``.
+
+    Poses become ``pose.frame`` events (``tick, n_persons, persons[{keypoints, confidence}]``
+    as the reference cog, plus ``node_id``, ``ts_event``, ``ts_start``, ``latency_ms`` and
+    ``backend``); vitals become ``vitals``, presence ``presence``. Lines go to the same stream
+    as the run's own events (stdout for the CLI), which is flushed when the input completes.
+    """
+
+    def operator(source: Observable[Any]) -> Observable[Any]:
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            def on_next(item: Any) -> None:
+                now = ctx.now()
+                name, fields = item_event(item, now, config.decimals)
+                ctx.events.emit(name, fields, config.level)  # type: ignore[arg-type]
+                ctx.record_latency(getattr(item, "arrived", 0.0))
+
+            def on_completed() -> None:
+                ctx.events.flush()
+                observer.on_completed()
+
+            return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
+
+        return reactivex.create(subscribe)
+
+    return operator
