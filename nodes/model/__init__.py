@@ -1,0 +1,41 @@
+"""The pose model: bundles (weights + metadata), backends and the honest confidence.
+
+``load_model(path, backend)`` gives a ``PoseModel`` whose ``infer(frames[B, T, n_sc])`` returns
+``(keypoints[B, 17, 2], confidence[B])``; ``backend`` is ``"numpy"``, ``"onnxruntime"`` or
+``"stub"`` (no weights: a fixed skeleton with confidence 0). Backends agree within 1e-5.
+Nothing here loads anything at import time; onnxruntime is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+from .bundle import (
+    KEYPOINT_NAMES,
+    BundleMetadata,
+    Layout,
+    ModelBundle,
+    ModelError,
+    load_bundle,
+    save_bundle,
+    to_model_input,
+)
+from .confidence import input_quality, output_plausibility, window_confidence
+from .pose_model import BackendName, PoseModel, load_model, synthetic_check, synthetic_window
+
+__all__ = [
+    "KEYPOINT_NAMES",
+    "BackendName",
+    "BundleMetadata",
+    "Layout",
+    "ModelBundle",
+    "ModelError",
+    "PoseModel",
+    "input_quality",
+    "load_bundle",
+    "load_model",
+    "output_plausibility",
+    "save_bundle",
+    "synthetic_check",
+    "synthetic_window",
+    "to_model_input",
+    "window_confidence",
+]

@@ -1,0 +1,147 @@
+"""``PoseModel``: one interface over the numpy, onnxruntime and stub backends.
+
+The model owns its input layout: callers pass windows as they flow (``frames[B, T, n_sc]``,
+frame-major, arrival order) and the model maps them onto its input with the bundle's layout.
+Not thread-safe: use one model from one thread (the pipeline thread).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from posecog.nodes.items import FloatArray
+
+from .bundle import KEYPOINT_NAMES, Layout, ModelBundle, ModelError, load_bundle, to_model_input
+from .confidence import window_confidence
+from .stub_backend import StubBackend
+
+__all__ = ["BackendName", "PoseModel", "load_model", "synthetic_check", "synthetic_window"]
+
+BackendName = Literal["numpy", "onnxruntime", "auto"]
+
+
+class _Backend(Protocol):
+    name: str
+
+    def run(self, x: FloatArray) -> FloatArray: ...
+
+
+class PoseModel:
+    """A loaded model (or the stub, when ``bundle`` is None; ``stub_reason`` says why)."""
+
+    def __init__(self, bundle: ModelBundle | None, runner: _Backend, stub_reason: str = "") -> None:
+        self.bundle = bundle
+        self._runner = runner
+        self.stub_reason = stub_reason
+        meta = bundle.metadata if bundle is not None else None
+        self.window = meta.window if meta else 20
+        self.n_subcarriers = meta.n_subcarriers if meta else 56
+        self.layout: Layout = meta.layout if meta else "flat_frame_major"
+        self.keypoint_names = meta.keypoint_names if meta else KEYPOINT_NAMES
+
+    @property
+    def backend(self) -> str:
+        """``"numpy"``, ``"onnxruntime"`` or ``"stub"`` (always ``"stub"`` without weights)."""
+        return "stub" if self.bundle is None else self._runner.name
+
+    @property
+    def is_stub(self) -> bool:
+        return self.bundle is None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.bundle.sha256 if self.bundle is not None else None
+
+    def describe(self) -> dict[str, Any]:
+        """Fields of the ``model.loaded`` event: backend, sha256, path, architecture, layout."""
+        meta = self.bundle.metadata if self.bundle is not None else None
+        info: dict[str, Any] = {
+            "backend": self.backend,
+            "sha256": self.sha256,
+            "path": meta.source if meta else None,
+            "architecture": meta.architecture if meta else None,
+            "layout": self.layout if meta else None,
+        }
+        if self.is_stub:
+            info["reason"] = self.stub_reason
+        return info
+
+    def infer(self, frames: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``frames[B, T, n_sc]`` -> ``(keypoints float32[B, 17, 2], confidence float32[B])``.
+
+        Raises ValueError when the shape is not ``[B, window, n_subcarriers]``. Non-finite input
+        is not repaired: it yields confidence 0 (and usually non-finite keypoints).
+        """
+        x = np.asarray(frames, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1:] != (self.window, self.n_subcarriers):
+            want = f"[B, {self.window}, {self.n_subcarriers}]"
+            raise ValueError(f"frames must have shape {want}; got {list(x.shape)}")
+        keypoints = self._runner.run(to_model_input(x, self.layout))
+        if self.is_stub:
+            return keypoints, np.zeros(x.shape[0], dtype=np.float32)
+        return keypoints, window_confidence(x, keypoints)
+
+
+def load_model(
+    path: str | Path | None, backend: BackendName = "numpy", *, missing_ok: bool = False
+) -> PoseModel:
+    """Load a model bundle onto a backend; the stub when there are no weights.
+
+    ``path`` None or ``""``: the stub. A path that does not exist: ``ModelError``, or the stub
+    when ``missing_ok`` (for a default location the user did not choose). ``backend="auto"``
+    picks onnxruntime when it is installed (slightly faster per window), numpy otherwise.
+    Raises ``ModelError`` for damaged or foreign files (see ``load_bundle``).
+    """
+    if path is None or str(path) == "":
+        return PoseModel(None, StubBackend(), "no model path configured")
+    path = Path(path)
+    if missing_ok and not path.exists():
+        return PoseModel(None, StubBackend(), f"model file {path} not found")
+    bundle = load_bundle(path)
+    if backend == "auto":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            backend = "numpy"
+        else:
+            backend = "onnxruntime"
+    if backend == "numpy":
+        from .numpy_backend import NumpyBackend
+
+        return PoseModel(bundle, NumpyBackend(bundle))
+    if backend == "onnxruntime":
+        try:
+            from .onnx_backend import OnnxBackend
+
+            return PoseModel(bundle, OnnxBackend(bundle))
+        except ImportError as exc:
+            raise ModelError(f"backend onnxruntime is not available ({exc}); use numpy") from None
+    raise ModelError(f"backend must be one of numpy, onnxruntime, auto; got {backend!r}")
+
+
+def synthetic_window(window: int = 20, n_subcarriers: int = 56) -> FloatArray:
+    """A deterministic CSI-like window ``[1, window, n_subcarriers]``: a smooth amplitude
+    response with LLTF nulls, gently modulated over time."""
+    t = np.arange(window, dtype=np.float32)[:, None]
+    k = np.arange(n_subcarriers, dtype=np.float32)[None, :]
+    amp = 12.0 + 5.0 * np.sin(2 * np.pi * k / 28.0) + 0.8 * np.sin(2 * np.pi * t / 7.0 + k / 5.0)
+    amp[:, [i for i in range(n_subcarriers) if i == 0 or 27 <= i <= 37]] = 0.0
+    out: FloatArray = amp[None].astype(np.float32)
+    return out
+
+
+def synthetic_check(model: PoseModel) -> float:
+    """Run one synthetic window (for ``health``); its confidence, or ``ModelError`` if the
+    output is not finite keypoints in [0, 1] with a confidence in [0, 1]."""
+    keypoints, conf = model.infer(synthetic_window(model.window, model.n_subcarriers))
+    if keypoints.shape != (1, 17, 2) or not np.isfinite(keypoints).all():
+        raise ModelError(f"model ({model.backend}) gave non-finite or misshapen keypoints")
+    if (keypoints < 0).any() or (keypoints > 1).any():
+        raise ModelError(f"model ({model.backend}) gave keypoints outside [0, 1]")
+    c = float(conf[0])
+    if not 0.0 <= c <= 1.0:
+        raise ModelError(f"model ({model.backend}) gave confidence {c} outside [0, 1]")
+    return c
