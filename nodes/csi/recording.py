@@ -1,0 +1,395 @@
+"""JSONL CSI recordings: every line variant of INTERFACES §5, detected line by line.
+
+* **A, raw packets**: ``raw_csi`` lines (``iq_hex`` = packet bytes 20..) become a ``CsiFrame`` of
+  LLTF bins 0..55 (``esp32.lltf56`` of the amplitudes), ``seq`` = line number and
+  ``n_subcarriers`` = the line's ``subcarriers``; ``vitals`` lines become ``Vitals``; ``feature``
+  lines and untyped sibling packets (0xC5110005 compressed CSI, ...) are skipped by reason.
+  ``rssi`` on ``raw_csi`` lines is a constant placeholder, so frames carry ``rssi=None``.
+* **B, amplitude frames**: ``subcarriers`` is a list of 56 floats; no ``node_id`` means node 0;
+  ``seq`` = line number; ``n_subcarriers`` = 0 (unknown); ``rssi`` 0.0 means "not recorded".
+* **C, sensing-server stream dumps**: one ``CsiFrame`` per node of each ``sensing_update`` with
+  ``ts`` = the update's ``timestamp`` and ``seq`` = its ``tick``; the server's 100 ms repeats
+  (same tick as the previous update) and vitals-triggered updates (empty amplitude lists) are
+  skipped; ``rssi_dbm`` is wrong on the server's raw-CSI path, so ``rssi=None``. ``edge_vitals``
+  become ``Vitals``, stamped with their own ``timestamp`` or else the last update's;
+  ``wasm_event`` lines are skipped.
+
+A line that yields nothing yields a ``Skip(reason, detail)`` instead: nothing is ever dropped
+silently, except blank lines. Reasons in ``MALFORMED`` mean the line is broken; the others
+(``NO_FRAME_REASONS``) mark well-formed lines that carry no frame.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+
+from posecog.nodes.items import CsiFrame, FloatArray, Vitals
+
+from .esp32 import (
+    CSI_HEADER_SIZE,
+    KNOWN_MAGICS,
+    LLTF_BINS,
+    MAGIC_COMPRESSED_CSI,
+    MAGIC_CSI,
+    MAGIC_VITALS,
+    amplitude,
+)
+
+__all__ = [
+    "MALFORMED",
+    "NO_FRAME_REASONS",
+    "Entry",
+    "RecordingParser",
+    "RecordingReader",
+    "Skip",
+    "read_recording",
+]
+
+#: Reasons of lines that are broken (the file is damaged or not what it claims to be).
+MALFORMED = frozenset(
+    {
+        "bad_json",  # not JSON, or not UTF-8
+        "truncated_line",  # the last line has no newline and does not parse
+        "unknown_record",  # JSON, but none of the variants (or an unknown ``type``)
+        "missing_field",
+        "bad_type",  # a field of the wrong JSON type
+        "bad_length",  # wrong number of amplitudes, iq_hex or size not matching subcarriers
+        "bad_hex",
+        "non_finite",  # NaN or infinity where a number is required
+        "unknown_magic",
+        "magic_mismatch",  # a known magic that does not belong to the line's type
+        "no_timestamp",  # an edge_vitals line without timestamp before any sensing_update
+        "read_error",  # the file itself cannot be read further (e.g. a cut-off .gz)
+    }
+)
+#: Reasons of well-formed lines that carry no frame.
+NO_FRAME_REASONS = frozenset(
+    {
+        "feature_line",
+        "compressed_csi",  # an untyped 0xC5110005 line
+        "other_packet",  # another untyped sibling packet
+        "wasm_event",
+        "duplicate_tick",  # the server's 100 ms repeat of the previous update
+        "no_amplitude",  # a vitals-triggered update: every node's amplitude list is empty
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A line (or the rest of a file) that gave no item, and why."""
+
+    reason: str
+    detail: str = ""
+
+    @property
+    def malformed(self) -> bool:
+        return self.reason in MALFORMED
+
+
+class Entry(NamedTuple):
+    """What one line gave: an item or a ``Skip``; ``line`` counts from 1. A variant C update
+    gives one entry per node, all with the same line number."""
+
+    line: int
+    value: CsiFrame | Vitals | Skip
+
+
+class _Bad(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+# -- field readers: each raises _Bad with a reason --------------------------------------------
+
+
+def _field(obj: dict[str, Any], key: str) -> Any:
+    if key not in obj:
+        raise _Bad("missing_field", f"'{key}' is required")
+    return obj[key]
+
+
+def _number(obj: dict[str, Any], key: str) -> float:
+    value = _field(obj, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad("bad_type", f"'{key}' must be a number; got {type(value).__name__}")
+    if not np.isfinite(value):
+        raise _Bad("non_finite", f"'{key}' must be finite; got {value}")
+    return float(value)
+
+
+def _opt_number(obj: dict[str, Any], key: str) -> float | None:
+    return None if obj.get(key) is None else _number(obj, key)
+
+
+def _integer(obj: dict[str, Any], key: str, default: int | None = None) -> int:
+    if default is not None and key not in obj:
+        return default
+    value = _field(obj, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad("bad_type", f"'{key}' must be an integer; got {value!r:.40}")
+    return value
+
+
+def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float):
+        return bool(value)
+    raise _Bad("bad_type", f"'{key}' must be a boolean; got {type(value).__name__}")
+
+
+def _amplitudes(value: Any, key: str) -> FloatArray:
+    if not isinstance(value, list):
+        raise _Bad("bad_type", f"'{key}' must be a list of numbers; got {type(value).__name__}")
+    if len(value) != LLTF_BINS:
+        raise _Bad("bad_length", f"'{key}' must hold {LLTF_BINS} numbers; got {len(value)}")
+    raw = np.asarray(value)  # no dtype: strings, None or nested lists show up in raw.dtype
+    if raw.dtype.kind not in "iuf" or raw.ndim != 1:
+        raise _Bad("bad_type", f"'{key}' must be a list of numbers")
+    with np.errstate(over="ignore"):
+        amp = raw.astype(np.float32)
+    if not np.isfinite(amp).all():
+        raise _Bad("non_finite", f"'{key}' holds NaN or infinity")
+    return amp
+
+
+def _check_magic(obj: dict[str, Any], expected: int) -> None:
+    if "magic" not in obj:
+        return
+    magic = _magic(obj)
+    if magic != expected:
+        raise _Bad("magic_mismatch", f"expected 0x{expected:08X}; got 0x{magic:08X}")
+
+
+def _magic(obj: dict[str, Any]) -> int:
+    text = obj["magic"]
+    try:
+        magic = int(text, 16) if isinstance(text, str) else -1
+    except ValueError:
+        magic = -1
+    if magic not in KNOWN_MAGICS:
+        raise _Bad("unknown_magic", f"'magic' {text!r:.40} is not a known packet magic")
+    return magic
+
+
+# -- the parser -----------------------------------------------------------------------------
+
+
+class RecordingParser:
+    """Turns lines into items or skips. Stateful only for variant C: the tick of the previous
+    ``sensing_update`` (dedupe) and its timestamp (for ``edge_vitals`` without one). Use one
+    parser per file, fed in line order."""
+
+    def __init__(self) -> None:
+        self._last_tick: int | None = None
+        self._last_ts: float | None = None
+
+    def parse(
+        self, text: bytes | str, line: int, complete: bool = True
+    ) -> list[CsiFrame | Vitals | Skip]:
+        """Parse one line (``complete`` is False for a last line without newline)."""
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+            reason = "bad_json" if complete else "truncated_line"
+            return [Skip(reason, f"line {line}: {exc}")]
+        try:
+            return self._dispatch(obj, line)
+        except _Bad as bad:
+            return [Skip(bad.reason, f"line {line}: {bad.detail}")]
+
+    def _dispatch(self, obj: Any, line: int) -> list[CsiFrame | Vitals | Skip]:
+        if not isinstance(obj, dict):
+            raise _Bad("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
+        kind = obj.get("type")
+        if kind == "raw_csi":
+            return [_raw_csi(obj, line)]
+        if kind == "vitals":
+            _check_magic(obj, MAGIC_VITALS)
+            return [_packet_vitals(obj)]
+        if kind == "feature":
+            return [Skip("feature_line", f"line {line}")]
+        if kind == "sensing_update":
+            return self._sensing_update(obj)
+        if kind == "edge_vitals":
+            return [self._edge_vitals(obj)]
+        if kind == "wasm_event":
+            return [Skip("wasm_event", f"line {line}")]
+        if kind is None and isinstance(obj.get("subcarriers"), list):
+            return [_amplitude_frame(obj, line)]
+        if kind is None and "magic" in obj:
+            magic = _magic(obj)
+            reason = "compressed_csi" if magic == MAGIC_COMPRESSED_CSI else "other_packet"
+            return [Skip(reason, f"line {line}: {KNOWN_MAGICS[magic]} packet")]
+        raise _Bad("unknown_record", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")
+
+    def _sensing_update(self, obj: dict[str, Any]) -> list[CsiFrame | Vitals | Skip]:
+        tick = _integer(obj, "tick")
+        ts = _number(obj, "timestamp")
+        nodes = _field(obj, "nodes")
+        if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+            raise _Bad("bad_type", "'nodes' must be a list of objects")
+        self._last_ts = ts
+        if tick == self._last_tick:
+            return [Skip("duplicate_tick", f"tick {tick}")]
+        frames: list[CsiFrame | Vitals | Skip] = []
+        for node in nodes:
+            if node.get("amplitude") == []:
+                continue
+            amp = _amplitudes(_field(node, "amplitude"), "amplitude")
+            node_id = _integer(node, "node_id")
+            n_sub = _integer(node, "subcarrier_count", default=0)
+            frames.append(CsiFrame(ts, node_id, amp, seq=tick, n_subcarriers=n_sub))
+        self._last_tick = tick
+        return frames or [Skip("no_amplitude", f"tick {tick}: no node has amplitudes")]
+
+    def _edge_vitals(self, obj: dict[str, Any]) -> Vitals:
+        ts = _opt_number(obj, "timestamp")
+        if ts is None:
+            ts = self._last_ts
+        if ts is None:
+            raise _Bad("no_timestamp", "edge_vitals before any sensing_update gives a time")
+        rssi = _opt_number(obj, "rssi")
+        n_persons = obj.get("n_persons")
+        return Vitals(
+            ts=ts,
+            node_id=_integer(obj, "node_id"),
+            breathing_bpm=_opt_number(obj, "breathing_rate_bpm"),
+            heartrate_bpm=_opt_number(obj, "heartrate_bpm"),
+            presence=_opt_bool(obj, "presence"),
+            fall_detected=_opt_bool(obj, "fall_detected"),
+            motion=_opt_bool(obj, "motion"),
+            n_persons=None if n_persons is None else _integer(obj, "n_persons"),
+            motion_energy=_opt_number(obj, "motion_energy"),
+            presence_score=_opt_number(obj, "presence_score"),
+            extra={} if rssi is None else {"rssi": rssi},
+        )
+
+
+def _raw_csi(obj: dict[str, Any], line: int) -> CsiFrame:
+    _check_magic(obj, MAGIC_CSI)
+    ts = _number(obj, "timestamp")
+    node_id = _integer(obj, "node_id")
+    n_sub = _integer(obj, "subcarriers")
+    iq_hex = _field(obj, "iq_hex")
+    if not isinstance(iq_hex, str):
+        raise _Bad("bad_type", f"'iq_hex' must be a string; got {type(iq_hex).__name__}")
+    if n_sub < LLTF_BINS or len(iq_hex) != 4 * n_sub:
+        raise _Bad(
+            "bad_length",
+            f"{n_sub} subcarriers (>= {LLTF_BINS}) need {4 * n_sub} hex digits; got {len(iq_hex)}",
+        )
+    try:
+        iq = bytes.fromhex(iq_hex)
+    except ValueError as exc:
+        raise _Bad("bad_hex", f"'iq_hex': {exc}") from None
+    size = obj.get("size")
+    if size is not None and size != CSI_HEADER_SIZE + len(iq):
+        raise _Bad("bad_length", f"'size' {size!r:.20} != {CSI_HEADER_SIZE} + {len(iq)}")
+    # Bins 0..55 of the full amplitude vector, computed directly from the first 56 pairs.
+    amp = amplitude(iq, LLTF_BINS)
+    return CsiFrame(ts, node_id, amp, seq=line, rssi=None, n_subcarriers=n_sub)
+
+
+def _packet_vitals(obj: dict[str, Any]) -> Vitals:
+    flags = _integer(obj, "flags", default=0)
+    rssi = _opt_number(obj, "rssi")
+    n_persons = obj.get("n_persons")
+    return Vitals(
+        ts=_number(obj, "timestamp"),
+        node_id=_integer(obj, "node_id"),
+        breathing_bpm=_opt_number(obj, "breathing_bpm"),
+        heartrate_bpm=_opt_number(obj, "heartrate_bpm"),
+        presence=bool(flags & 1),
+        fall_detected=bool(flags & 2),
+        motion=bool(flags & 4),
+        n_persons=None if n_persons is None else _integer(obj, "n_persons"),
+        motion_energy=_opt_number(obj, "motion_energy"),
+        presence_score=_opt_number(obj, "presence_score"),
+        extra={} if rssi is None else {"rssi": rssi},
+    )
+
+
+def _amplitude_frame(obj: dict[str, Any], line: int) -> CsiFrame:
+    ts = _number(obj, "timestamp")
+    node_id = _integer(obj, "node_id", default=0)
+    amp = _amplitudes(obj["subcarriers"], "subcarriers")
+    rssi = _opt_number(obj, "rssi")
+    return CsiFrame(ts, node_id, amp, seq=line, rssi=rssi or None)
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+class RecordingReader:
+    """An open recording (gzip detected by its magic bytes, whatever the file name), iterated
+    as ``Entry`` records. Blank lines are ignored. A file that cannot be read on (a cut-off
+    ``.gz``) ends the iteration with a ``read_error`` skip. Opening raises ``OSError``.
+
+    Not thread-safe: iterate and close from the same thread (or never concurrently).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._raw = open(self.path, "rb")  # noqa: SIM115 - closed by close() / __exit__
+        self._size = os.fstat(self._raw.fileno()).st_size
+        gz = self._raw.peek(2)[:2] == b"\x1f\x8b"
+        self._lines: IO[bytes] | gzip.GzipFile = self._raw
+        if gz:
+            self._lines = gzip.GzipFile(fileobj=self._raw)
+        self.parser = RecordingParser()
+
+    def __iter__(self) -> Iterator[Entry]:
+        line = 0
+        parse = self.parser.parse
+        try:
+            for line, text in enumerate(self._lines, 1):
+                if text.isspace():
+                    continue
+                for value in parse(text, line, text.endswith(b"\n")):
+                    yield Entry(line, value)
+        except (OSError, EOFError, zlib.error) as exc:
+            yield Entry(line + 1, Skip("read_error", f"{self.path.name}: {exc}"))
+
+    @property
+    def fraction_read(self) -> float:
+        """Share of the file's bytes read so far (of the compressed bytes for ``.gz``)."""
+        if self._raw.closed or not self._size:
+            return 1.0
+        return min(1.0, self._raw.tell() / self._size)
+
+    def close(self) -> None:
+        """Idempotent."""
+        self._lines.close()
+        self._raw.close()
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_recording(path: str | os.PathLike[str]) -> Iterator[Entry]:
+    """Every ``Entry`` of the recording at ``path``; the file is closed when the iteration ends
+    or the generator is closed."""
+    with RecordingReader(path) as reader:
+        yield from reader
