@@ -1,2 +1,115 @@
-def main() -> int:
-    return 0
+"""The cog CLI: the appliance contract (``version | manifest | health | run``) plus the tools
+around it (``lint``, ``nodes``, ``pipelines``, ``simulate``).
+
+Exit status: 0 success; 2 configuration or usage error (one clear line, no traceback); 1 a
+runtime failure. Anything else is a bug and keeps its traceback. ``version`` and ``manifest``
+import neither numpy nor onnxruntime (the gateway calls them often).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from posecog.graph.errors import ConfigError, LintError, RuntimeFailure
+
+from .manifest import COG_ID, manifest, version
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cog-pose-estimation",
+        description="WiFi CSI to 17-keypoint human pose, as a dataflow pipeline (a Cognitum cog).",
+    )
+    sub = p.add_subparsers(dest="verb", metavar="VERB")
+    sub.add_parser("version", help="print '<cog id> <version>'")
+    sub.add_parser("manifest", help="print the embedded manifest JSON")
+
+    h = sub.add_parser("health", help="check the cog can come up healthy (model loads, runs)")
+    h.add_argument("--model", help="model weights (.safetensors); default: the pipeline's")
+    h.add_argument("--backend", choices=["numpy", "onnxruntime"], default="numpy")
+    h.add_argument("--config", type=Path, help="runtime config.json (model_path is used)")
+
+    r = sub.add_parser("run", help="run a pipeline (default: replay) until it ends or SIGTERM")
+    r.add_argument("pipeline", nargs="?", help="shipped pipeline name or a .yaml path")
+    r.add_argument("--config", type=Path, help="runtime config.json (reference keys + pipeline)")
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a pipeline parameter, or <node>.<key> of a node's config (repeatable)",
+    )
+    r.add_argument(
+        "--stats-interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between pipeline.stats events (0: only at the end)",
+    )
+
+    lint = sub.add_parser("lint", help="check pipeline files; all problems at once (exit 2)")
+    lint.add_argument("files", nargs="*", help="pipeline names or .yaml files (default: all)")
+    lint.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
+
+    n = sub.add_parser("nodes", help="list node kinds, or document one")
+    n.add_argument("kind", nargs="?")
+    n.add_argument("--schema", action="store_true", help="print the kind's config JSON Schema")
+
+    sub.add_parser("pipelines", help="list the shipped pipelines")
+
+    s = sub.add_parser("simulate", help="write a seeded synthetic recording with ground truth")
+    s.add_argument("--out", type=Path, default=Path("simulated.csi.jsonl"), help="recording")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--duration", type=float, default=60.0, help="seconds of event time")
+    s.add_argument("--nodes", type=int, default=2, help="sensing nodes")
+    s.add_argument("--rate", type=float, default=20.0, help="frames per second per node")
+    s.add_argument("--paired", type=Path, help="also write paired training data here")
+    s.add_argument("--no-truth", action="store_true", help="skip the *.truth.jsonl file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except LintError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"Error: {len(exc.problems)} problem(s); nothing was run", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeFailure as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `... | head`: the reader left; nothing more to say
+        return 0
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    verb = args.verb
+    if verb == "version":
+        print(f"{COG_ID} {version()}")
+        return 0
+    if verb == "manifest":
+        print(json.dumps(manifest(), indent=2))
+        return 0
+    if verb is None:
+        parser.print_help()
+        return 2
+    from .commands import COMMANDS  # heavy imports (numpy, models) only past this point
+
+    return COMMANDS[verb](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""The CLI verbs past ``version``/``manifest`` (these import numpy and the node kinds)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from posecog.graph.errors import ConfigError, LintError, Problem
+from posecog.graph.events import EventStream
+from posecog.graph.lint import lint_file
+from posecog.graph.loader import parse_overrides
+from posecog.graph.runtime import Runtime
+from posecog.nodes.registry import default_registry
+
+from .config import REFERENCE_TO_PARAM, load_runtime_config
+from .docs import render_kind, render_kind_list
+from .manifest import COG_ID
+from .pipelines import describe, resolve_pipeline, shipped_pipelines
+
+DEFAULT_PIPELINE = "replay"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    params: dict[str, Any] = {}
+    name = args.pipeline
+    started: dict[str, Any] = {"cog": COG_ID}
+    if args.config is not None:
+        cfg, params = load_runtime_config(args.config)
+        name = name or cfg.pipeline
+        started["config"] = str(args.config)
+    path = resolve_pipeline(name or DEFAULT_PIPELINE)
+    params.update(parse_overrides(args.overrides))
+    spec, problems = lint_file(path, registry, _known_only(path, params, started))
+    if problems:
+        raise LintError(problems)
+    started["parameters"] = {k: v for k, v in spec.values.items() if k != "pipeline_dir"}
+    events = EventStream(sys.stdout)
+    runtime = Runtime(
+        spec,
+        registry,
+        events,
+        base_dir=Path.cwd(),
+        interactive=sys.stderr.isatty(),
+        stats_interval=args.stats_interval,
+        started_fields=started,
+    )
+    return runtime.run()
+
+
+def _known_only(path: Path, params: dict[str, Any], started: dict[str, Any]) -> dict[str, Any]:
+    """Drop reference config keys the pipeline has no parameter for (reported as unused)."""
+    from posecog.graph.loader import load_with_problems
+
+    spec, _ = load_with_problems(path)
+    mapped = set(REFERENCE_TO_PARAM.values())
+    unused = sorted(k for k in params if k in mapped and k not in spec.parameters)
+    if unused:
+        started["unused_config"] = unused
+    return {k: v for k, v in params.items() if k not in unused}
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    targets = [resolve_pipeline(f) for f in args.files] or list(shipped_pipelines().values())
+    overrides = parse_overrides(args.overrides)
+    problems: list[Problem] = []
+    for target in targets:
+        problems.extend(lint_file(target, registry, overrides)[1])
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(targets)} file(s)", file=sys.stderr)
+        return 2
+    print(f"ok: {len(targets)} pipeline file(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    if args.kind is None:
+        print(render_kind_list(registry))
+        return 0
+    kind = registry.get(args.kind)
+    if args.schema:
+        print(json.dumps(kind.config.model_json_schema(), indent=2))
+    else:
+        print(render_kind(kind))
+    return 0
+
+
+def cmd_pipelines(_args: argparse.Namespace) -> int:
+    for name, path in shipped_pipelines().items():
+        print(f"{name:<14} {describe(path).splitlines()[0] if describe(path) else ''}")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from posecog.nodes.model import load_model, synthetic_check
+
+    model_path: str | None = args.model
+    if model_path is None and args.config is not None:
+        _, params = load_runtime_config(args.config)
+        model_path = params.get("model")
+    if model_path is None:
+        model_path = _default_model()
+    try:
+        model = load_model(model_path or None, args.backend)
+        confidence = synthetic_check(model)
+    except ConfigError as exc:
+        print(f"health: model cannot load: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # health must answer, whatever broke
+        print(f"health: synthetic inference failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    events = EventStream(sys.stdout)
+    events.emit(
+        "health.ok",
+        {
+            "cog": COG_ID,
+            "backend": model.backend,
+            "synthetic_output_confidence": round(float(confidence), 4),
+            "model_sha256": model.sha256,
+            "model_path": str(model_path or ""),
+        },
+    )
+    events.flush()
+    if model.backend == "stub":
+        print("health: no model weights found; running the stub (no real poses)", file=sys.stderr)
+    return 0
+
+
+def _default_model() -> str:
+    """The replay pipeline's default model parameter (the shipped model, when there is one)."""
+    from posecog.graph.loader import load_with_problems
+
+    spec, _ = load_with_problems(resolve_pipeline(DEFAULT_PIPELINE))
+    return str(spec.values.get("model") or "")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from posecog.nodes.sim import SimConfig, simulate
+
+    if args.duration <= 0 or args.nodes < 1 or args.rate <= 0:
+        raise ConfigError("simulate: --duration, --nodes and --rate must be positive")
+    config = SimConfig(
+        seed=args.seed, duration_s=args.duration, n_nodes=args.nodes, rate_hz=args.rate
+    )
+    summary = simulate(config, args.out, truth=not args.no_truth, paired_path=args.paired)
+    print(
+        json.dumps(
+            summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
+            default=str,
+            indent=2,
+        )
+    )
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run,
+    "lint": cmd_lint,
+    "nodes": cmd_nodes,
+    "pipelines": cmd_pipelines,
+    "health": cmd_health,
+    "simulate": cmd_simulate,
+}

@@ -1,0 +1,85 @@
+"""The appliance's runtime ``config.json``: the reference cog's keys plus ``pipeline`` and
+``parameters``.
+
+Reference keys map onto pipeline parameters of the same meaning (``model_path`` -> ``model``,
+``sensing_url``, ``poll_ms``, ``min_confidence``); a key the chosen pipeline has no parameter
+for is accepted (the gateway writes the whole reference schema) and reported as unused in
+``run.started``. ``model_path`` resolves against the folder holding ``config.json`` (the
+cog's install directory on the appliance) when relative. Unknown keys are an error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from posecog.graph.errors import ConfigError
+
+__all__ = ["REFERENCE_TO_PARAM", "RuntimeConfig", "load_runtime_config"]
+
+#: Reference config key -> pipeline parameter name.
+REFERENCE_TO_PARAM = {
+    "sensing_url": "sensing_url",
+    "model_path": "model",
+    "poll_ms": "poll_ms",
+    "min_confidence": "min_confidence",
+}
+
+
+class RuntimeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sensing_url: str | None = Field(
+        None, description="URL of the local sensing-server's latest-snapshot endpoint."
+    )
+    model_path: str | None = Field(
+        None,
+        description="Model weights (safetensors); relative paths resolve against the "
+        "folder of config.json (the install directory).",
+    )
+    poll_ms: int | None = Field(None, ge=10, le=1000, description="Polling period (ms).")
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, description="Drop poses whose confidence is below this."
+    )
+    pipeline: str | None = Field(
+        None, description="Pipeline to run: a shipped name or a path (default: replay)."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Pipeline parameters, as with --set key=value."
+    )
+
+
+def load_runtime_config(path: Path) -> tuple[RuntimeConfig, dict[str, Any]]:
+    """The config and the parameter overrides it implies (reference keys mapped, paths
+    resolved). Errors name the file and the key."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: must be JSON; {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a JSON object; got {type(raw).__name__}")
+    try:
+        cfg = RuntimeConfig.model_validate(raw)
+    except ValidationError as exc:
+        msgs = []
+        for err in exc.errors():
+            key = ".".join(str(x) for x in err["loc"])
+            what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msgs.append(f"{path}: {key}: {what}; got {err.get('input')!r}")
+        raise ConfigError("\n".join(msgs)) from None
+    params: dict[str, Any] = {}
+    for key, param in REFERENCE_TO_PARAM.items():
+        value = getattr(cfg, key)
+        if value is None:
+            continue
+        if key == "model_path":
+            p = Path(value).expanduser()
+            value = str(p if p.is_absolute() else path.resolve().parent / p)
+        params[param] = value
+    params.update(cfg.parameters)
+    return cfg, params
