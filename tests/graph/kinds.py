@@ -30,7 +30,9 @@ class Text(str):
 
 class CountConfig(NodeConfig):
     n: int = Field(10, ge=0, description="How many numbers.")
-    period: float = Field(0.0, ge=0, description="Seconds between numbers (0: as fast as possible).")
+    period: float = Field(
+        0.0, ge=0, description="Seconds between numbers (0: as fast as possible)."
+    )
 
 
 class ScaleConfig(NodeConfig):
@@ -50,8 +52,9 @@ def make_registry() -> Registry:
     def count(config: CountConfig, ctx: BuildContext) -> Observable[Num]:
         """Emit 0..n-1, then complete."""
 
-        def subscribe(observer: abc.ObserverBase[Num], _s: abc.SchedulerBase | None = None
-                      ) -> abc.DisposableBase:
+        def subscribe(
+            observer: abc.ObserverBase[Num], _s: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
             stopped = False
 
             def loop(_sch: abc.SchedulerBase, _st: Any = None) -> None:
@@ -84,7 +87,9 @@ def make_registry() -> Registry:
         return reactivex.create(subscribe)
 
     @reg.transform("scale", config=ScaleConfig, takes=Num, gives=Num)
-    def scale(config: ScaleConfig, ctx: BuildContext) -> Callable[[Observable[Num]], Observable[Num]]:
+    def scale(
+        config: ScaleConfig, ctx: BuildContext
+    ) -> Callable[[Observable[Num]], Observable[Num]]:
         """Multiply by factor."""
 
         def fn(x: Num) -> tuple[Num, ...]:
@@ -97,18 +102,24 @@ def make_registry() -> Registry:
         return ctx.process(fn)
 
     @reg.transform("describe", config=NodeConfig, takes=Num, gives=Text)
-    def describe(_config: NodeConfig, ctx: BuildContext) -> Callable[[Observable[Num]], Observable[Text]]:
+    def describe(
+        _config: NodeConfig, ctx: BuildContext
+    ) -> Callable[[Observable[Num]], Observable[Text]]:
         """Numbers as text."""
         return ctx.map(lambda x: Text(str(x)))
 
     @reg.sink("collect", config=CollectConfig, takes=(Num, Text))
-    def collect(config: CollectConfig, ctx: BuildContext) -> Callable[[Observable[Any]], Observable[Any]]:
+    def collect(
+        config: CollectConfig, ctx: BuildContext
+    ) -> Callable[[Observable[Any]], Observable[Any]]:
         """Append items to COLLECTED[name]."""
         bucket = COLLECTED.setdefault(config.name, [])
         return lambda source: source.pipe(ops.do_action(bucket.append))
 
     @reg.sink("text_only", config=NodeConfig, takes=Text)
-    def text_only(_config: NodeConfig, _ctx: BuildContext) -> Callable[[Observable[Any]], Observable[Any]]:
+    def text_only(
+        _config: NodeConfig, _ctx: BuildContext
+    ) -> Callable[[Observable[Any]], Observable[Any]]:
         """Accepts text only."""
         return lambda source: source
 

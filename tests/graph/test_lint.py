@@ -76,8 +76,7 @@ def test_missing_required_key_and_no_sink(tmp_path: Path) -> None:
     assert [p.message for p in problems] == ["config.name: is required; got nothing"]
     text = "name: p\nnodes:\n  - id: s\n    type: count\n"
     _, problems = lint_file(tmp_path / "p.yaml", make_registry(), text=text)
-    assert [p.message for p in problems] == [
-        "nodes: a pipeline needs at least one sink; got none"]
+    assert [p.message for p in problems] == ["nodes: a pipeline needs at least one sink; got none"]
 
 
 def test_structure_problems(tmp_path: Path) -> None:
@@ -91,7 +90,9 @@ def test_structure_problems(tmp_path: Path) -> None:
 
 
 def test_clean_pipeline(tmp_path: Path) -> None:
-    text = ("name: ok\nnodes:\n  - {id: s, type: count}\n  - {id: x, type: scale, inputs: [s]}\n"
-            "  - {id: c, type: collect, inputs: [x, s], config: {name: c}}\n")
+    text = (
+        "name: ok\nnodes:\n  - {id: s, type: count}\n  - {id: x, type: scale, inputs: [s]}\n"
+        "  - {id: c, type: collect, inputs: [x, s], config: {name: c}}\n"
+    )
     _, problems = lint_file(tmp_path / "p.yaml", make_registry(), text=text)
     assert problems == []

@@ -50,7 +50,12 @@ def test_overrides_params_env_and_node_keys(tmp_path: Path) -> None:
 
 def test_parse_overrides_yaml_scalars() -> None:
     assert parse_overrides(["a=1", "b=2.5", "c=true", "d=hello", "e="]) == {
-        "a": 1, "b": 2.5, "c": True, "d": "hello", "e": ""}
+        "a": 1,
+        "b": 2.5,
+        "c": True,
+        "d": "hello",
+        "e": "",
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["novalue"])
 

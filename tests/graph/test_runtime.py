@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reactivex.scheduler import EventLoopScheduler
+
+from posecog.graph.events import Event, EventStream
+from posecog.graph.hop import Hop, PipelineLoop
+from posecog.graph.lint import lint_file
+from posecog.graph.runtime import Runtime
+
+from .kinds import COLLECTED, make_registry
+
+
+def _runtime(tmp_path: Path, text: str, **kw: Any) -> tuple[Runtime, list[Event]]:
+    reg = make_registry()
+    spec, problems = lint_file(tmp_path / "p.yaml", reg, text=text)
+    assert problems == []
+    events: list[Event] = []
+    stream = EventStream()
+    stream.listen(events.append)
+    return Runtime(spec, reg, stream, stats_interval=kw.pop("stats_interval", 0), **kw), events
+
+
+PIPE = """\
+name: t
+nodes:
+  - {id: src, type: count, config: {n: 1000}}
+  - {id: x, type: scale, inputs: [src], config: {fail_on: [3, 5], drop_on: [7]}}
+  - {id: c1, type: collect, inputs: [x], config: {name: NAME1}}
+  - {id: c2, type: collect, inputs: [x, src], config: {name: NAME2}}
+"""
+
+
+def test_run_to_completion_with_isolation_and_fan_out(tmp_path: Path) -> None:
+    text = PIPE.replace("NAME1", "rt-a").replace("NAME2", "rt-b")
+    COLLECTED.pop("rt-a", None)
+    COLLECTED.pop("rt-b", None)
+    rt, events = _runtime(tmp_path, text)
+    assert rt.run() == 0
+    expected = [2 * i for i in range(1000) if i not in (3, 5, 7)]
+    assert COLLECTED["rt-a"] == expected  # order kept, only the bad items gone
+    assert sorted(COLLECTED["rt-b"]) == sorted(expected + list(range(1000)))  # fan-in
+    finished = events[-1]
+    assert finished.event == "run.finished"
+    assert finished.fields["reason"] == "completed"
+    assert finished.fields["dropped"] == {"error:ValueError": 2, "unwanted": 1}
+    nodes = finished.fields["nodes"]
+    assert nodes["src"]["out"] == 1000  # fan-out read the source once
+    assert nodes["x"]["in"] == 1000 and nodes["x"]["out"] == 997
+    assert "latency" in nodes["x"]
+    warns = [e for e in events if e.event == "item.dropped"]
+    assert {w.fields["reason"] for w in warns} == {"error:ValueError", "unwanted"}
+    assert all(w.level == "warn" and w.fields["node"] == "x" for w in warns)
+    assert events[0].event == "run.started"
+
+
+def test_warn_is_rate_limited(tmp_path: Path) -> None:
+    text = PIPE.replace("fail_on: [3, 5]", f"fail_on: {list(range(0, 1000, 2))}")
+    text = text.replace("NAME1", "rl-a").replace("NAME2", "rl-b")
+    rt, events = _runtime(tmp_path, text)
+    assert rt.run() == 0
+    warns = [e for e in events if e.event == "item.dropped" and e.fields["reason"] != "unwanted"]
+    assert 1 <= len(warns) <= 3  # 500 failures in well under a few seconds
+    assert events[-1].fields["dropped"]["error:ValueError"] == 500
+
+
+def test_stop_drains_and_exits_zero(tmp_path: Path) -> None:
+    text = PIPE.replace("n: 1000", "n: 100000000, period: 0.0005")
+    text = text.replace("NAME1", "st-a").replace("NAME2", "st-b")
+    COLLECTED["st-a"] = []
+    rt, events = _runtime(tmp_path, text)
+    got_some = threading.Event()
+
+    def stopper() -> None:
+        for _ in range(2000):
+            if len(COLLECTED.get("st-a", [])) >= 20:
+                got_some.set()
+                break
+            threading.Event().wait(0.005)
+        rt.stop()
+
+    threading.Thread(target=stopper, daemon=True).start()
+    assert rt.run() == 0
+    assert got_some.is_set()
+    finished = events[-1]
+    assert finished.fields["reason"] == "stopped"
+    # everything the source handed over reached the sinks
+    assert finished.fields["nodes"]["x"]["in"] == finished.fields["nodes"]["src"]["out"]
+    assert len(COLLECTED["st-a"]) == finished.fields["nodes"]["x"]["out"]
+
+
+def test_stats_events_are_periodic(tmp_path: Path) -> None:
+    text = PIPE.replace("n: 1000", "n: 400, period: 0.001")
+    text = text.replace("NAME1", "ps-a").replace("NAME2", "ps-b")
+    rt, events = _runtime(tmp_path, text, stats_interval=0.1)
+    assert rt.run() == 0
+    stats = [e for e in events if e.event == "pipeline.stats"]
+    assert stats, "a 0.4 s run with a 0.1 s interval emits stats"
+    assert set(stats[0].fields["nodes"]) == {"src", "x", "c1", "c2"}
+    assert "queue" in stats[0].fields["nodes"]["src"]
+
+
+def test_hop_block_loses_nothing() -> None:
+    sched = EventLoopScheduler()
+    loop = PipelineLoop(sched, [])
+    hop: Hop[int] = Hop("block", 3, loop)
+    out: list[int] = []
+    done = threading.Event()
+    hop.observable.subscribe(out.append, lambda e: done.set(), done.set)
+    producer = threading.Thread(target=lambda: [hop.put(i) for i in range(5000)])
+    producer.start()
+    producer.join(10)
+    hop.complete()
+    assert done.wait(5)
+    assert out == list(range(5000))
+    assert hop.high_water <= 3
+    sched.dispose()
+
+
+def test_hop_latest_drops_oldest_and_counts() -> None:
+    sched = EventLoopScheduler()
+    gate = threading.Event()
+    sched.schedule(lambda _s, _t: gate.wait(5))  # the pipeline thread is busy
+    loop = PipelineLoop(sched, [])
+    dropped: list[int] = []
+    hop: Hop[int] = Hop("latest", 4, loop, on_overflow=dropped.append)
+    out: list[int] = []
+    done = threading.Event()
+    hop.observable.subscribe(out.append, lambda e: done.set(), done.set)
+    for i in range(100):
+        hop.put(i)
+    hop.complete()
+    gate.set()
+    assert done.wait(5)
+    assert out == [96, 97, 98, 99]  # the newest survive
+    assert sum(dropped) == 96
+    sched.dispose()
+
+
+def test_hop_rejects_zero_capacity() -> None:
+    with pytest.raises(ValueError):
+        Hop("block", 0, PipelineLoop(EventLoopScheduler(), []))
