@@ -1,0 +1,121 @@
+"""The CSI frames of a recording, in file order: filtered by node, optionally looped.
+
+``RecordingFrames`` is what a replay (the ``jsonl_replay`` node, or a tool) reads: it turns the
+``Entry`` stream of ``recording.RecordingReader`` into frames and reports every line that gives
+no frame to ``on_skip(reason, detail)``: the reader's skips, ``vitals_line`` for vitals (only
+frames are given) and ``node_not_selected`` for frames of other nodes.
+
+Looping shifts each later pass in event time by the span of the first pass plus one mean frame
+interval, and ``seq`` by the first pass's largest ``seq`` + 1, so both keep increasing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from posecog.nodes.items import CsiFrame
+
+from .recording import Entry, RecordingReader, Skip
+
+__all__ = ["RecordingFrames"]
+
+
+class RecordingFrames:
+    """Opens the file at construction (``OSError`` if it cannot). Not thread-safe, except
+    ``stop``, which any thread may call: the reading ends before the next line."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        nodes: Collection[int] | None = None,
+        loop: bool = False,
+        on_skip: Callable[[str, str], None] = lambda reason, detail: None,
+    ) -> None:
+        self.path = Path(path)
+        self.keep = None if nodes is None else frozenset(nodes)
+        self.loop = loop
+        self.on_skip = on_skip
+        #: Frames given, lines of the file (first pass), finished passes, skips by reason.
+        self.frames = self.lines = self.passes = 0
+        self.skipped: Counter[str] = Counter()
+        self._stopped = False
+        self._reader = RecordingReader(self.path)
+        self._entries: Iterator[Entry] = iter(self._reader)
+        self._pass_frames = 0
+        self._first_ts: float | None = None
+        self._last_ts, self._max_seq = 0.0, 0
+        self._ts_span, self._seq_span = 0.0, 0
+
+    def __iter__(self) -> Iterator[CsiFrame]:
+        while (frame := self.next_frame()) is not None:
+            yield frame
+
+    def next_frame(self) -> CsiFrame | None:
+        """The next frame; None at the end of the file (of no pass, when looping) or once
+        stopped."""
+        while not self._stopped:
+            entry = next(self._entries, None)
+            if entry is None:
+                if not (self.loop and self._pass_frames):
+                    return None
+                self._next_pass()
+                continue
+            if self.passes == 0:
+                self.lines = entry.line
+            value = entry.value
+            if isinstance(value, Skip):
+                self._skip(value.reason, value.detail)
+            elif not isinstance(value, CsiFrame):
+                self._skip("vitals_line", f"line {entry.line}: vitals of node {value.node_id}")
+            elif self.keep is not None and value.node_id not in self.keep:
+                self._skip("node_not_selected", f"line {entry.line}: node {value.node_id}")
+            else:
+                return self._track(value)
+        return None
+
+    @property
+    def fraction_read(self) -> float:
+        """Share of the current pass's file read (see ``RecordingReader.fraction_read``)."""
+        return self._reader.fraction_read
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def close(self) -> None:
+        """Idempotent; call it from the reading thread (or when no read is running)."""
+        self._reader.close()
+
+    def _skip(self, reason: str, detail: str) -> None:
+        self.skipped[reason] += 1
+        self.on_skip(reason, detail)
+
+    def _track(self, frame: CsiFrame) -> CsiFrame:
+        self.frames += 1
+        self._pass_frames += 1
+        if self.passes == 0:
+            if self._first_ts is None:
+                self._first_ts = frame.ts
+            self._last_ts = max(self._last_ts, frame.ts)
+            self._max_seq = max(self._max_seq, frame.seq)
+            return frame
+        return replace(
+            frame,
+            ts=frame.ts + self.passes * self._ts_span,
+            seq=frame.seq + self.passes * self._seq_span,
+        )
+
+    def _next_pass(self) -> None:
+        if self.passes == 0:
+            span = self._last_ts - (self._first_ts or 0.0)
+            gap = span / (self._pass_frames - 1) if self._pass_frames > 1 else 1.0
+            self._ts_span, self._seq_span = span + gap, self._max_seq + 1
+        self.passes += 1
+        self._pass_frames = 0
+        self._reader.close()
+        self._reader = RecordingReader(self.path)
+        self._entries = iter(self._reader)

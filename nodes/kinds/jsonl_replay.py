@@ -1,0 +1,259 @@
+"""Source node ``jsonl_replay``: replay a JSONL CSI recording as ``CsiFrame`` items.
+
+Decision: this source gives ``CsiFrame`` only. A source declares one item type so that the
+linter can check its edges; giving ``Vitals`` from the same output would break that. Vitals
+lines (variant A ``vitals``, variant C ``edge_vitals``) are therefore counted as skipped under
+``vitals_line`` until a vitals output is added (a separate ``gives=Vitals`` kind, or ports).
+
+Threading: the observable is cold. Subscribing opens the file and schedules the replay on
+``ctx.scheduler`` (the source's own thread at run time, virtual time under the harness); the
+runtime's ``block`` hop makes ``on_next`` wait when the graph falls behind, so nothing is lost.
+Disposing stops the replay before its next line and closes the file (from the replay's thread
+when a step is running, so the file is never closed under a reader).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import reactivex
+from pydantic import Field
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable, SerialDisposable
+
+from posecog.graph.context import BuildContext
+from posecog.graph.errors import ConfigError, RuntimeFailure
+from posecog.graph.node import NodeConfig
+from posecog.nodes.csi.frames import RecordingFrames
+from posecog.nodes.items import CsiFrame
+from posecog.nodes.registry import registry
+
+__all__ = ["JsonlReplayConfig", "build"]
+
+#: Seconds (processing clock) between two redraws of the progress line.
+_PROGRESS_INTERVAL = 0.25
+
+
+class JsonlReplayConfig(NodeConfig):
+    path: str = Field(
+        description="The recording: JSONL, optionally gzip-compressed (detected by content). "
+        "A relative path resolves against the directory the run started in."
+    )
+    pacing: Literal["max", "realtime"] = Field(
+        "max",
+        description="'max': as fast as the graph takes the frames (the reader waits for the "
+        "graph, nothing is dropped). 'realtime': keep the recorded gaps between frames, "
+        "divided by 'speed'.",
+    )
+    speed: float = Field(
+        1.0, gt=0, description="Time compression of 'realtime' pacing: 2.0 replays twice as fast."
+    )
+    nodes: tuple[int, ...] | None = Field(
+        None,
+        description="Only frames of these sensor node ids (variant B recordings are node 0); "
+        "other frames are counted as skipped. Unset: every node.",
+    )
+    progress: bool = Field(
+        True, description="Show a progress line on stderr when stderr is a terminal."
+    )
+    loop: bool = Field(
+        False,
+        description="Start over at the end of the file, forever. Each pass is shifted in event "
+        "time (and seq) to continue after the previous one, so time never runs backwards.",
+    )
+
+
+_EXAMPLES = (
+    "id: replay\ntype: jsonl_replay\nconfig:\n  path: recording.csi.jsonl\n",
+    "id: replay\ntype: jsonl_replay\nconfig:\n  path: recording.csi.jsonl.gz\n"
+    "  pacing: realtime\n  speed: 2.0\n  nodes: [1]\n",
+)
+
+
+@registry.source(
+    "jsonl_replay", config=JsonlReplayConfig, gives=CsiFrame, hop="block", examples=_EXAMPLES
+)
+def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
+    """Replay a recorded CSI session (JSONL, or JSONL.gz) as CSI frames.
+
+    Reads every recording format of the RuView tools, detected line by line: raw ESP32 packets
+    (``raw_csi`` lines, decoded to the 56 LLTF amplitudes the sensing-server uses), amplitude
+    frames (``subcarriers`` lists; no node id means node 0) and sensing-server stream dumps
+    (``sensing_update`` lines, one frame per node, the server's repeats removed).
+
+    Each frame keeps its recorded timestamp as event time, so the output of a pipeline does not
+    depend on the pacing. With ``pacing: max`` the file is read as fast as the pipeline takes
+    the frames; with ``pacing: realtime`` the recorded gaps are kept (divided by ``speed``).
+
+    Lines that give no frame are counted as dropped under a reason, and a warning names it:
+    broken lines (``bad_json``, ``truncated_line``, ``bad_length``, ``bad_hex``, ``non_finite``,
+    ``unknown_magic``, ``missing_field``, ``bad_type``, ``unknown_record``, ...) as well as
+    lines with nothing to replay (``vitals_line``, ``feature_line``, ``compressed_csi``,
+    ``duplicate_tick``, ``no_amplitude``, ``wasm_event``, ``node_not_selected``). Every valid
+    line still comes through. At the end of the file the node reports ``source.finished`` with
+    the counts and the stream completes (unless ``loop`` is set).
+    """
+    path = ctx.resolve(config.path)
+    if not path.is_file():
+        raise ConfigError(
+            f"node '{ctx.node_id}' (jsonl_replay) config.path: must name a readable file; "
+            f"got '{config.path}' (nothing at {path})"
+        )
+
+    def subscribe(
+        observer: abc.ObserverBase[CsiFrame], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return _Replay(config, ctx, path, observer).start()
+
+    return reactivex.create(subscribe)
+
+
+class _Replay:
+    """One subscription: the open recording, the pacing state and the lifecycle flags."""
+
+    def __init__(
+        self,
+        config: JsonlReplayConfig,
+        ctx: BuildContext,
+        path: Path,
+        observer: abc.ObserverBase[CsiFrame],
+    ) -> None:
+        self.config, self.ctx, self.path, self.observer = config, ctx, path, observer
+        self._frames: RecordingFrames | None = None
+        self._task = SerialDisposable()
+        self._lock = threading.Lock()
+        self._running = self._disposed = self._ended = False
+        # realtime: (scheduler time, event time) of the first frame, and a frame read too early
+        self._anchor: tuple[datetime, float] | None = None
+        self._pending: CsiFrame | None = None
+        self._show_progress = config.progress and ctx.services.interactive
+        self._last_draw = float("-inf")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> abc.DisposableBase:
+        try:
+            self._frames = RecordingFrames(
+                self.path, nodes=self.config.nodes, loop=self.config.loop, on_skip=self._skip
+            )
+        except OSError as exc:
+            self.observer.on_error(RuntimeFailure(f"{self.ctx.node_id}: cannot read: {exc}"))
+            return Disposable()
+        run = self._run_max if self.config.pacing == "max" else self._run_realtime
+        self._task.disposable = self.ctx.scheduler.schedule(run)
+        return Disposable(self._dispose)
+
+    def _dispose(self) -> None:
+        with self._lock:
+            self._disposed = True
+            idle = not self._running
+        self._task.dispose()
+        if self._frames is not None:
+            self._frames.stop()  # a running step sees it before its next line, then closes
+            if idle:
+                self._frames.close()
+
+    def _enter(self) -> bool:
+        with self._lock:
+            if self._disposed or self._ended:
+                return False
+            self._running = True
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._running = False
+            close = self._disposed or self._ended
+        if close and self._frames is not None:
+            self._frames.close()
+
+    def _finish(self, frames: RecordingFrames) -> None:
+        self._ended = True
+        frames.close()
+        if self._show_progress:
+            sys.stderr.write("\n")
+        self.ctx.emit(
+            "source.finished",
+            {
+                "path": str(self.path),
+                "lines": frames.lines,
+                "frames": frames.frames,
+                "passes": frames.passes + 1,
+                "skipped": dict(sorted(frames.skipped.items())),
+            },
+        )
+        self.observer.on_completed()
+
+    # -- pacing -------------------------------------------------------------------------------
+
+    def _run_max(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
+        frames = self._frames
+        if frames is None or not self._enter():
+            return
+        try:
+            while (frame := frames.next_frame()) is not None:
+                self._emit(frame)
+            if not self._disposed:
+                self._finish(frames)
+        except BaseException:
+            self._ended = True  # an error downstream: release the file, let it propagate
+            raise
+        finally:
+            self._leave()
+
+    def _run_realtime(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
+        """Emit every frame that is due, then wait (on the scheduler) until the next one is.
+        Due times are absolute from the first frame, so scheduling delays never accumulate."""
+        frames = self._frames
+        if frames is None or not self._enter():
+            return
+        sched = self.ctx.scheduler
+        try:
+            while True:
+                frame, self._pending = self._pending or frames.next_frame(), None
+                if frame is None:
+                    if not self._disposed:
+                        self._finish(frames)
+                    return
+                if self._anchor is None:
+                    self._anchor = (sched.now, frame.ts)
+                due = self._anchor[0] + timedelta(
+                    seconds=(frame.ts - self._anchor[1]) / self.config.speed
+                )
+                if due > sched.now:
+                    self._pending = frame
+                    self._task.disposable = sched.schedule_absolute(due, self._run_realtime)
+                    return
+                self._emit(frame)
+        except BaseException:
+            self._ended = True
+            raise
+        finally:
+            self._leave()
+
+    # -- per frame ------------------------------------------------------------------------------
+
+    def _emit(self, frame: CsiFrame) -> None:
+        if self._show_progress:
+            self._draw_progress()
+        self.observer.on_next(replace(frame, arrived=self.ctx.now()))
+
+    def _skip(self, reason: str, detail: str) -> None:
+        self.ctx.drop(reason, f"{self.path.name}: {detail}")
+
+    def _draw_progress(self) -> None:
+        now = self.ctx.now()
+        if now - self._last_draw < _PROGRESS_INTERVAL or self._frames is None:
+            return
+        self._last_draw = now
+        frames = self._frames
+        sys.stderr.write(
+            f"\r{self.ctx.node_id}: {self.path.name} {frames.fraction_read:6.1%}"
+            f"  {frames.frames} frames  {sum(frames.skipped.values())} skipped"
+        )
+        sys.stderr.flush()
