@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import zlib
 from collections.abc import Iterator
@@ -124,9 +125,13 @@ def _number(obj: dict[str, Any], key: str) -> float:
     value = _field(obj, key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad("bad_type", f"'{key}' must be a number; got {type(value).__name__}")
-    if not np.isfinite(value):
-        raise _Bad("non_finite", f"'{key}' must be finite; got {value}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise _Bad("non_finite", f"'{key}' must be finite; got {value!r:.40}")
+    return number
 
 
 def _opt_number(obj: dict[str, Any], key: str) -> float | None:
@@ -156,7 +161,10 @@ def _amplitudes(value: Any, key: str) -> FloatArray:
         raise _Bad("bad_type", f"'{key}' must be a list of numbers; got {type(value).__name__}")
     if len(value) != LLTF_BINS:
         raise _Bad("bad_length", f"'{key}' must hold {LLTF_BINS} numbers; got {len(value)}")
-    raw = np.asarray(value)  # no dtype: strings, None or nested lists show up in raw.dtype
+    try:
+        raw = np.asarray(value)  # no dtype: strings, None or nested lists show up in raw.dtype
+    except (ValueError, TypeError, OverflowError):  # ragged nesting, huge integers
+        raw = np.asarray([], dtype=object)
     if raw.dtype.kind not in "iuf" or raw.ndim != 1:
         raise _Bad("bad_type", f"'{key}' must be a list of numbers")
     with np.errstate(over="ignore"):
@@ -296,6 +304,8 @@ def _raw_csi(obj: dict[str, Any], line: int) -> CsiFrame:
         iq = bytes.fromhex(iq_hex)
     except ValueError as exc:
         raise _Bad("bad_hex", f"'iq_hex': {exc}") from None
+    if len(iq) != 2 * n_sub:  # fromhex skips whitespace
+        raise _Bad("bad_hex", f"'iq_hex' holds whitespace: {len(iq)} bytes for {n_sub} pairs")
     size = obj.get("size")
     if size is not None and size != CSI_HEADER_SIZE + len(iq):
         raise _Bad("bad_length", f"'size' {size!r:.20} != {CSI_HEADER_SIZE} + {len(iq)}")

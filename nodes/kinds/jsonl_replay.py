@@ -157,6 +157,8 @@ class _Replay:
             self._frames.stop()  # a running step sees it before its next line, then closes
             if idle:
                 self._frames.close()
+        if self._last_draw > float("-inf"):
+            sys.stderr.write("\n")  # end the progress line
 
     def _enter(self) -> bool:
         with self._lock:
@@ -175,8 +177,9 @@ class _Replay:
     def _finish(self, frames: RecordingFrames) -> None:
         self._ended = True
         frames.close()
-        if self._show_progress:
+        if self._last_draw > float("-inf"):
             sys.stderr.write("\n")
+            self._last_draw = float("-inf")
         self.ctx.emit(
             "source.finished",
             {

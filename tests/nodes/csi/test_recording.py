@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import random
 import time
 from collections import Counter
 
@@ -206,6 +207,8 @@ def test_bad_lines_are_counted_and_good_lines_still_come_through(tmp_path):
         (variant(a, size=999), "bad_length"),
         (variant(a, iq_hex="zz" + a["iq_hex"][2:]), "bad_hex"),
         (variant(a, iq_hex=12), "bad_type"),
+        (variant(a, iq_hex="00 " + a["iq_hex"][3:]), "bad_hex"),
+        (variant(a, timestamp=10**400), "non_finite"),
         (variant(a, node_id="one"), "bad_type"),
         (variant(a, subcarriers=64.0), "bad_type"),
         (variant(a, magic="0xC5110009"), "unknown_magic"),
@@ -217,6 +220,8 @@ def test_bad_lines_are_counted_and_good_lines_still_come_through(tmp_path):
         (variant(b, subcarriers=[*b["subcarriers"][:55], "1.0"]), "bad_type"),
         (variant(b, subcarriers=[*b["subcarriers"][:55], None]), "bad_type"),
         (variant(b, subcarriers=[*b["subcarriers"][:55], 1e300]), "non_finite"),
+        (variant(b, subcarriers=[*b["subcarriers"][:55], [1.0, 2.0]]), "bad_type"),
+        (variant(b, subcarriers=[*b["subcarriers"][:55], 10**400]), "bad_type"),
         (variant(b, timestamp="yesterday"), "bad_type"),
         (json.dumps({k: v for k, v in b.items() if k != "timestamp"}), "missing_field"),
         ("[1, 2, 3]", "unknown_record"),
@@ -256,3 +261,22 @@ def test_a_few_thousand_lines_parse_well_under_a_second(tmp_path):
     n = sum(1 for _ in read_recording(path))
     assert n == 3000
     assert time.perf_counter() - t0 < 0.5
+
+
+def test_mangled_lines_never_raise():
+    rng = random.Random(7)
+    lines = EXCERPT_A.read_bytes().splitlines()[:40] + EXCERPT_B.read_bytes().splitlines()[:10]
+    inserts = [b"null", b"[]", b"{}", b'"x"', b"1e999", b"-1", b"NaN", b"true", b","]
+    for _ in range(3000):
+        text = bytearray(rng.choice(lines))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text))
+            op = rng.random()
+            if op < 0.4:
+                text[at] = rng.randrange(256)
+            elif op < 0.7:
+                del text[at : at + rng.randint(1, 20)]
+            else:
+                text[at:at] = rng.choice(inserts)
+        values = RecordingParser().parse(bytes(text), 1)
+        assert values and all(isinstance(v, CsiFrame | Vitals | Skip) for v in values)
