@@ -1,3 +1,4 @@
-"""CSI formats shared by the node kinds: ESP32 UDP packets (``esp32``) and JSONL recordings
-(``recording``). Pure decoding: no I/O except ``recording``'s file readers, none at import.
+"""CSI formats shared by the node kinds and tools: ESP32 UDP packets (``esp32``), JSONL
+recordings line by line (``recording``) and a recording's frames, filtered and looped
+(``frames``). No I/O at import; only the recording readers open files.
 """
