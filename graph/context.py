@@ -91,9 +91,15 @@ class BuildContext:
 
     # -- drops ---------------------------------------------------------------------------------
 
-    def drop(self, reason: str, detail: str = "", count: int = 1) -> None:
-        """Count ``count`` dropped items under ``reason``; WARN at most once a second per reason."""
+    def drop(self, reason: str, detail: str = "", count: int = 1, warn: bool = True) -> None:
+        """Count ``count`` dropped items under ``reason``; WARN at most once a second per reason.
+
+        ``warn=False`` counts without a WARN event: for items that are expected to be left out
+        (a recording's feature lines, a server's repeated updates), not for bad input.
+        """
         self.metrics.drops[reason] += count
+        if not warn:
+            return
         self._pending[reason] = self._pending.get(reason, 0) + count
         now = self.now()
         last = self._last_warn.get(reason)

@@ -24,6 +24,7 @@ Builders run when the graph is built (after lint), never at import, load or lint
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -77,7 +78,7 @@ class NodeKind:
     @property
     def doc(self) -> str:
         """The user documentation of the kind: the builder's docstring."""
-        return (self.build.__doc__ or "").strip()
+        return inspect.cleandoc(self.build.__doc__ or "")
 
     def accepts(self, item_type: type | None) -> bool:
         """True when an item of ``item_type`` may flow into this node."""

@@ -30,6 +30,7 @@ from posecog.graph.context import BuildContext
 from posecog.graph.errors import ConfigError, RuntimeFailure
 from posecog.graph.node import NodeConfig
 from posecog.nodes.csi.frames import RecordingFrames
+from posecog.nodes.csi.recording import MALFORMED
 from posecog.nodes.items import CsiFrame
 from posecog.nodes.registry import registry
 
@@ -247,7 +248,9 @@ class _Replay:
         self.observer.on_next(replace(frame, arrived=self.ctx.now()))
 
     def _skip(self, reason: str, detail: str) -> None:
-        self.ctx.drop(reason, f"{self.path.name}: {detail}")
+        # Lines that are normal in a recording (feature, vitals, repeated ticks) are counted
+        # quietly; broken ones also raise a (rate-limited) WARN.
+        self.ctx.drop(reason, f"{self.path.name}: {detail}", warn=reason in MALFORMED)
 
     def _draw_progress(self) -> None:
         now = self.ctx.now()

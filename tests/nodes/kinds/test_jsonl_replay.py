@@ -84,8 +84,8 @@ def test_max_pacing_replays_every_frame_and_counts_the_rest():
     assert finished.fields["frames"] == len(frames)
     assert finished.fields["lines"] == len(lines)
     assert finished.fields["skipped"] == dict(h.drops)
-    warnings = [e for e in h.events if e.event == "item.dropped"]
-    assert {e.fields["reason"] for e in warnings} == set(h.drops)
+    # these lines are normal in a raw recording: counted, but no WARN
+    assert [e for e in h.events if e.event == "item.dropped"] == []
 
 
 def test_realtime_pacing_keeps_the_recorded_gaps_in_virtual_time(tmp_path):
