@@ -47,6 +47,8 @@ __all__ = [
 LLTF_NULL_BINS = frozenset({0, *range(27, 38)})
 #: (joint, joint) of the left and right limb bones compared for symmetry (COCO-17 indices).
 _LIMB_PAIRS = (((5, 7), (6, 8)), ((7, 9), (8, 10)), ((11, 13), (12, 14)), ((13, 15), (14, 16)))
+_BONE_A = [p[side][0] for side in (0, 1) for p in _LIMB_PAIRS]
+_BONE_B = [p[side][1] for side in (0, 1) for p in _LIMB_PAIRS]
 
 
 def expected_live(n_subcarriers: int) -> int:
@@ -98,17 +100,13 @@ def output_plausibility(keypoints: FloatArray) -> FloatArray:
     kp = np.where(np.isfinite(kp), kp, 0.5)
     margin = np.minimum(kp, 1.0 - kp)
     unsaturated = 1.0 - (margin < 0.01).mean(axis=(1, 2))
-    spread = np.minimum(1.0, np.linalg.norm(kp.max(axis=1) - kp.min(axis=1), axis=1) / 0.05)
-
-    def bone(i: int, j: int) -> FloatArray:
-        length: FloatArray = np.linalg.norm(kp[:, i] - kp[:, j], axis=1)
-        return length
-
-    ratios = []
-    for left, right in _LIMB_PAIRS:
-        lo, hi = np.minimum(bone(*left), bone(*right)), np.maximum(bone(*left), bone(*right))
-        ratios.append(np.where(hi > 1e-6, lo / np.maximum(hi, 1e-6), 1.0))
-    symmetry = np.mean(ratios, axis=0)
+    extent = kp.max(axis=1) - kp.min(axis=1)
+    spread = np.minimum(1.0, np.sqrt((extent * extent).sum(axis=1)) / 0.05)
+    seg = kp[:, _BONE_A] - kp[:, _BONE_B]  # [B, 8, 2]: the 4 left bones, then the 4 right
+    length = np.sqrt((seg * seg).sum(axis=2))
+    lo = np.minimum(length[:, :4], length[:, 4:])
+    hi = np.maximum(length[:, :4], length[:, 4:])
+    symmetry = np.where(hi > 1e-6, lo / np.maximum(hi, 1e-6), 1.0).mean(axis=1)
     q: FloatArray = np.where(ok, unsaturated * spread * (0.5 + 0.5 * symmetry), 0.0).astype(
         np.float32
     )
