@@ -166,8 +166,12 @@ def load_with_problems(
         ld.problem(("name",), "name", f"must be a non-empty string; got {name!r}")
     spec.name = str(name or Path(file).stem)
     spec.description = str(doc.get("description") or "")
+    builtins = {"pipeline_dir": str(Path(file).resolve().parent)}
     values = _parameters(ld, doc.get("parameters"), spec)
-    values["pipeline_dir"] = str(Path(file).resolve().parent)
+    # Defaults may use the built-ins and the environment, not other parameters.
+    for pname, default in values.items():
+        values[pname] = ld.substitute(default, ("parameters", pname), builtins, "parameters")
+    values.update(builtins)
     node_overrides = _apply_overrides(ld, overrides or {}, values, spec)
     spec.values = values
     _nodes(ld, doc.get("nodes"), values, node_overrides, spec)

@@ -13,7 +13,7 @@ description: a demo
 parameters:
   n: {default: 5, description: how many}
   factor: 3
-  label: {default: "x-${env:HOME}"}
+  label: {default: "x-${env:HOME:-nohome}"}
 nodes:
   - id: src
     type: count
@@ -88,3 +88,11 @@ def test_yaml_syntax_error_located(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(LintError, match="cannot read the file"):
         load_pipeline("/nonexistent/pipeline.yaml")
+
+
+def test_parameter_defaults_see_builtins_and_env(tmp_path: Path) -> None:
+    text = TEXT.replace('{default: "x-${env:HOME:-nohome}"}', '{default: "${pipeline_dir}/d-${env:X}"}')
+    text = text.replace('config: {n: "${n}"}', 'config: {n: "${n}", tag: "${label}"}')
+    spec = load_pipeline(tmp_path / "p.yaml", env={"X": "y"}, text=text)
+    assert spec.node("src").config["tag"] == f"{tmp_path.resolve()}/d-y"
+    assert spec.values["label"] == f"{tmp_path.resolve()}/d-y"
