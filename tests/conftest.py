@@ -9,7 +9,7 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import pytest
+import pytest  # noqa: E402 - after the BLAS settings, before numpy loads
 
 REPO = Path(__file__).resolve().parent.parent
 RUVIEW = REPO.parent / "shared" / "data" / "ruview"

@@ -32,6 +32,7 @@ def cli(args: Sequence[str], cwd: Path | None = None, timeout: float = 120) -> R
     """Run the installed CLI in a subprocess, as the gateway or a user would."""
     proc = subprocess.run(
         [sys.executable, "-m", "posecog.cog.cli", *args],
+        check=False,
         capture_output=True,
         text=True,
         cwd=cwd or REPO,

@@ -91,7 +91,9 @@ def test_missing_file() -> None:
 
 
 def test_parameter_defaults_see_builtins_and_env(tmp_path: Path) -> None:
-    text = TEXT.replace('{default: "x-${env:HOME:-nohome}"}', '{default: "${pipeline_dir}/d-${env:X}"}')
+    text = TEXT.replace(
+        '{default: "x-${env:HOME:-nohome}"}', '{default: "${pipeline_dir}/d-${env:X}"}'
+    )
     text = text.replace('config: {n: "${n}"}', 'config: {n: "${n}", tag: "${label}"}')
     spec = load_pipeline(tmp_path / "p.yaml", env={"X": "y"}, text=text)
     assert spec.node("src").config["tag"] == f"{tmp_path.resolve()}/d-y"

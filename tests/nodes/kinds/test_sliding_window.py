@@ -32,7 +32,12 @@ def test_step_and_size(registry: Registry) -> None:
     frames = [frame(0.1 * i, 0, float(i)) for i in range(20)]
     out = run_node("sliding_window", {"size": 4, "step": 4}, frames, registry=registry)
     assert [list(w.frames[:, 0]) for w in out.values] == [
-        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15], [16, 17, 18, 19]]
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9, 10, 11],
+        [12, 13, 14, 15],
+        [16, 17, 18, 19],
+    ]
 
 
 def test_gap_restarts_the_window(registry: Registry) -> None:
@@ -40,7 +45,13 @@ def test_gap_restarts_the_window(registry: Registry) -> None:
     frames += [frame(10.0 + 0.1 * i, 0, 100.0 + i) for i in range(5)]
     out = run_node("sliding_window", {"size": 3, "max_gap_s": 1.0}, frames, registry=registry)
     assert [list(w.frames[:, 0]) for w in out.values] == [
-        [0, 1, 2], [1, 2, 3], [2, 3, 4], [100, 101, 102], [101, 102, 103], [102, 103, 104]]
+        [0, 1, 2],
+        [1, 2, 3],
+        [2, 3, 4],
+        [100, 101, 102],
+        [101, 102, 103],
+        [102, 103, 104],
+    ]
     assert out.metrics.nodes["sliding_window"].gauges["resets"] == 1
 
 
@@ -48,7 +59,8 @@ def test_bad_frames_dropped_by_reason(registry: Registry) -> None:
     nan = frame(0.3, 0, 3.0)
     nan.amplitude[5] = np.nan
     frames = [
-        frame(0.0, 0, 0.0), frame(0.1, 0, 1.0),
+        frame(0.0, 0, 0.0),
+        frame(0.1, 0, 1.0),
         frame(0.15, 0, 9.0, n=64),  # wrong length
         nan,
         frame(0.05, 0, 5.0),  # older than the previous frame
@@ -60,7 +72,11 @@ def test_bad_frames_dropped_by_reason(registry: Registry) -> None:
     out = run_node("sliding_window", {"size": 3}, timed, registry=registry)
     assert [list(w.frames[:, 0]) for w in out.values] == [[0, 1, 2]]
     assert dict(out.metrics.nodes["sliding_window"].drops) == {
-        "wrong_length": 1, "non_finite": 1, "out_of_order": 1, "duplicate": 1}
+        "wrong_length": 1,
+        "non_finite": 1,
+        "out_of_order": 1,
+        "duplicate": 1,
+    }
 
 
 def test_windows_do_not_alias_the_ring(registry: Registry) -> None:
