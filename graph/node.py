@@ -3,11 +3,11 @@
 A node kind is declared once and everything else (validation, defaults, lint, the CLI's docs,
 JSON Schema) is derived from that declaration::
 
-    class WindowConfig(NodeConfig):
-        size: int = Field(20, ge=2, description="Frames per window.")
+    class ScaleConfig(NodeConfig):
+        factor: float = Field(2.0, gt=0, description="Multiplier.")
 
-    @registry.transform("sliding_window", config=WindowConfig, takes=CsiFrame, gives=CsiWindow)
-    def build(config: WindowConfig, ctx: BuildContext) -> Operator:
+    @registry.transform("scale", config=ScaleConfig, takes=Reading, gives=Reading)
+    def build(config: ScaleConfig, ctx: BuildContext) -> Operator:
         ...
 
 Builders by role:
