@@ -61,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("nodes", help="list node kinds, or document one")
     n.add_argument("kind", nargs="?")
-    n.add_argument("--schema", action="store_true", help="print the kind's config JSON Schema")
+    n.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the kind's config JSON Schema (without KIND: the pipeline file schema)",
+    )
 
     sub.add_parser("pipelines", help="list the shipped pipelines")
 

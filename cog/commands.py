@@ -14,6 +14,7 @@ from posecog.graph.events import EventStream
 from posecog.graph.lint import lint_file
 from posecog.graph.loader import parse_overrides
 from posecog.graph.runtime import Runtime
+from posecog.graph.schema import pipeline_schema
 from posecog.nodes.registry import default_registry
 
 from .config import REFERENCE_TO_PARAM, load_runtime_config
@@ -82,6 +83,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     registry = default_registry()
+    if args.kind is None and args.schema:
+        print(json.dumps(pipeline_schema(registry), indent=2))
+        return 0
     if args.kind is None:
         print(render_kind_list(registry))
         return 0

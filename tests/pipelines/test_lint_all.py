@@ -59,3 +59,18 @@ def doc_pipelines() -> list[tuple[str, str]]:
 def test_doc_pipelines_lint(where: str, text: str, registry: Registry, tmp_path: Path) -> None:
     _, problems = lint_file(tmp_path / where, registry, text=text, env={"HOME": "/home/x"})
     assert problems == [], where
+
+
+def test_pipeline_json_schema_accepts_shipped_and_rejects_bad(registry: Registry) -> None:
+    import jsonschema
+
+    from posecog.graph.schema import pipeline_schema
+
+    schema = pipeline_schema(registry)
+    for path in shipped_pipelines().values():
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    bad = {"name": "x", "nodes": [{"id": "w", "type": "sliding_window", "config": {"size": 1}}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "x", "nodes": [{"id": "w", "type": "nope"}]}, schema)
