@@ -12,12 +12,8 @@ from posecog.graph.registry import Registry
 __all__ = ["render_kind", "render_kind_list"]
 
 
-def _types(types: tuple[type, ...] | type | None) -> str:
-    if types is None or types == ():
-        return "-"
-    if isinstance(types, type):
-        return types.__name__
-    return " | ".join(t.__name__ for t in types)
+def _types(types: tuple[type, ...]) -> str:
+    return " | ".join(t.__name__ for t in types) or "-"
 
 
 def render_kind_list(registry: Registry) -> str:

@@ -103,6 +103,13 @@ class BuiltGraph:
         self._subscriptions.clear()
 
 
+def _instance_of(types: tuple[type, ...]) -> Callable[[Any], bool]:
+    def check(item: Any) -> bool:
+        return isinstance(item, types)
+
+    return check
+
+
 def build_graph(
     spec: PipelineSpec,
     registry: Registry,
@@ -141,7 +148,12 @@ def build_graph(
             graph.sources.append(SourceRun(nid, observable, ctx, hop))
             out: Observable[Any] = hop.observable.pipe(ops.do_action(count_out))
         else:
-            upstream = [graph.outputs[i] for i in node.inputs]
+            upstream = []
+            for i in node.inputs:
+                edge = graph.outputs[i]
+                if not kind.accepts_all(graph.kinds[i].gives):  # typed routing
+                    edge = edge.pipe(ops.filter(_instance_of(kind.takes)))
+                upstream.append(edge)
             merged = upstream[0] if len(upstream) == 1 else reactivex.merge(*upstream)
             operator = kind.build(config, ctx)
             out = operator(merged.pipe(ops.do_action(count_in)))

@@ -24,8 +24,8 @@ from .spec import NodeSpec, PipelineSpec
 __all__ = ["check", "lint_file", "topological_order", "validate_config"]
 
 
-def _type_name(t: type | None) -> str:
-    return "nothing" if t is None else t.__name__
+def _type_names(types: tuple[type, ...]) -> str:
+    return " | ".join(t.__name__ for t in types) or "nothing"
 
 
 def _fmt_input(value: Any) -> str:
@@ -158,13 +158,13 @@ def check(spec: PipelineSpec, registry: Registry) -> list[Problem]:
                     n,
                     f"inputs[{i}] '{src}' is a sink and gives no items; got it as an input",
                 )
-            elif not down.accepts(up.gives):
+            elif not down.accepts_any(up.gives):
                 takes = " | ".join(t.__name__ for t in down.takes)
                 add(
                     (*n.path, "inputs", i),
                     n,
                     f"inputs[{i}] must give {takes}; got '{src}' ({up.name}) giving "
-                    f"{_type_name(up.gives)}",
+                    f"{_type_names(up.gives)}",
                 )
     _, cyclic = topological_order(spec)
     if cyclic:

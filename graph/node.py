@@ -60,14 +60,19 @@ Builder = Callable[[Any, "BuildContext"], Any]
 
 @dataclass(frozen=True)
 class NodeKind:
-    """A registered node kind. ``takes`` is empty for sources, ``gives`` is None for sinks."""
+    """A registered node kind. ``takes`` is empty for sources, ``gives`` is empty for sinks.
+
+    Typed routing: an edge is valid when the upstream gives at least one type the node takes;
+    a node receives from each input only the items of the types it takes (a source giving
+    frames and vitals can feed a window node and a vitals sink alike).
+    """
 
     name: str
     role: Role
     config: type[NodeConfig]
     build: Builder
     takes: tuple[type, ...] = ()
-    gives: type | None = None
+    gives: tuple[type, ...] = ()
     module: str = ""
     #: Default flow policy of the hop that carries a source's items onto the pipeline thread.
     hop: HopPolicy = "latest"
@@ -80,10 +85,15 @@ class NodeKind:
         """The user documentation of the kind: the builder's docstring."""
         return inspect.cleandoc(self.build.__doc__ or "")
 
-    def accepts(self, item_type: type | None) -> bool:
+    def accepts(self, item_type: type) -> bool:
         """True when an item of ``item_type`` may flow into this node."""
-        if item_type is None:
-            return False
         if AnyItem in self.takes or item_type is AnyItem:
             return True
         return any(issubclass(item_type, t) for t in self.takes)
+
+    def accepts_any(self, item_types: tuple[type, ...]) -> bool:
+        """True when at least one of ``item_types`` may flow into this node."""
+        return any(self.accepts(t) for t in item_types)
+
+    def accepts_all(self, item_types: tuple[type, ...]) -> bool:
+        return all(self.accepts(t) for t in item_types)

@@ -71,7 +71,7 @@ class Registry:
         role: Role,
         config: type[NodeConfig],
         takes: type | tuple[type, ...] = (),
-        gives: type | None = None,
+        gives: type | tuple[type, ...] = (),
         hop: HopPolicy = "latest",
         hop_capacity: int = 1024,
         examples: tuple[str, ...] = (),
@@ -84,7 +84,7 @@ class Registry:
                     config=config,
                     build=build,
                     takes=takes if isinstance(takes, tuple) else (takes,),
-                    gives=gives,
+                    gives=gives if isinstance(gives, tuple) else (gives,),
                     module=build.__module__,
                     hop=hop,
                     hop_capacity=hop_capacity,
@@ -100,7 +100,7 @@ class Registry:
         name: str,
         *,
         config: type[NodeConfig],
-        gives: type,
+        gives: type | tuple[type, ...],
         hop: HopPolicy = "latest",
         hop_capacity: int = 1024,
         examples: tuple[str, ...] = (),
@@ -114,7 +114,7 @@ class Registry:
         *,
         config: type[NodeConfig],
         takes: type | tuple[type, ...],
-        gives: type,
+        gives: type | tuple[type, ...],
         examples: tuple[str, ...] = (),
     ) -> Callable[[F], F]:
         """Decorator registering a transform builder ``(config, ctx) -> operator``."""
@@ -129,7 +129,7 @@ class Registry:
         examples: tuple[str, ...] = (),
     ) -> Callable[[F], F]:
         """Decorator registering a sink builder ``(config, ctx) -> operator``."""
-        return self._decorator(name, Role.SINK, config, takes, None, examples=examples)
+        return self._decorator(name, Role.SINK, config, takes, (), examples=examples)
 
     def load_package(self, package: str) -> None:
         """Import every module of ``package`` so their decorators register on this registry."""

@@ -144,3 +144,33 @@ def test_hop_latest_drops_oldest_and_counts() -> None:
 def test_hop_rejects_zero_capacity() -> None:
     with pytest.raises(ValueError):
         Hop("block", 0, PipelineLoop(EventLoopScheduler(), []))
+
+
+def test_typed_routing_delivers_only_taken_types(tmp_path: Path) -> None:
+    from posecog.graph.context import BuildContext
+    from posecog.graph.node import NodeConfig
+    from posecog.graph.testing import run_pipeline_test
+
+    from .kinds import Num, Text
+
+    reg = make_registry()
+
+    @reg.transform("mixed", config=NodeConfig, takes=Num, gives=(Num, Text))
+    def mixed(_c: NodeConfig, ctx: BuildContext) -> Any:
+        """Each number, then its text."""
+        return ctx.process(lambda x: (x, Text(f"t{x}")))
+
+    text = """\
+name: routing
+nodes:
+  - {id: src, type: count, config: {n: 3}}
+  - {id: m, type: mixed, inputs: [src]}
+  - {id: nums, type: scale, inputs: [m]}
+  - {id: texts, type: text_only, inputs: [m]}
+  - {id: c, type: collect, inputs: [nums], config: {name: routing}}
+"""
+    COLLECTED["routing"] = []
+    run = run_pipeline_test(tmp_path / "p.yaml", text=text, taps=["nums", "texts"], registry=reg)
+    assert [v for _, v in run.taps["nums"]] == [0, 2, 4]
+    assert [v for _, v in run.taps["texts"]] == ["t0", "t1", "t2"]
+    assert run.metrics.nodes["nums"].drops == {}  # routed, not dropped

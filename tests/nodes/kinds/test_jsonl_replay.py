@@ -229,7 +229,7 @@ def test_config_is_validated():
 
 def test_registered_as_a_blocking_csi_source_with_valid_examples():
     kind = default_registry().get("jsonl_replay")
-    assert kind.gives is CsiFrame and kind.hop == "block" and not kind.takes
+    assert kind.gives == (CsiFrame,) and kind.hop == "block" and not kind.takes
     assert "pacing" in kind.doc
     for example in kind.examples:
         node = yaml.safe_load(example)

@@ -76,7 +76,7 @@ def assert_same(a: list[Pose], b: list[Pose]) -> None:
 
 def test_registered_with_types() -> None:
     kind = registry.get("pose_infer")
-    assert kind.takes == (CsiWindow,) and kind.gives is Pose
+    assert kind.takes == (CsiWindow,) and kind.gives == (Pose,)
     assert "batch" in kind.doc and kind.examples
     for snippet in kind.examples:
         node = yaml.safe_load(snippet)
