@@ -226,7 +226,7 @@ def simulate(
         n_duplicated=sum(int(n.duplicated.sum()) for n in sim.nodes), n_vitals=len(sim.vitals),
         n_truth=int(sim.truth_ts.shape[0]),
         n_windows=n_windows,
-        activity_s={a: step * int((sim.truth_activity == i).sum())
+        activity_s={a: round(step * int((sim.truth_activity == i).sum()), 3)
                     for i, a in enumerate(ACTIVITIES)},
         bytes_written=sizes,
     )  # fmt: skip
