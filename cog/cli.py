@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("pipelines", help="list the shipped pipelines")
 
+    x = sub.add_parser(
+        "export-onnx", help="write a self-contained ONNX of a bundle, checked for parity"
+    )
+    x.add_argument("bundle", type=Path, help="model bundle (.safetensors)")
+    x.add_argument("--out", type=Path, help="ONNX file (default: the bundle's path, .onnx)")
+
     s = sub.add_parser("simulate", help="write a seeded synthetic recording with ground truth")
     s.add_argument("--out", type=Path, default=Path("simulated.csi.jsonl"), help="recording")
     s.add_argument("--seed", type=int, default=0)

@@ -165,6 +165,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from posecog.nodes.model.export import PARITY_TOLERANCE, export_onnx
+
+    report = export_onnx(args.bundle, args.out)
+    print(
+        f"wrote {report.path} ({report.bytes:,} bytes, opset {report.opset}, self-contained); "
+        f"onnx.checker: ok; max |onnxruntime - numpy| = {report.max_abs_diff:.3g} over "
+        f"{report.n_windows} windows (tolerance {PARITY_TOLERANCE:g})"
+    )
+    if not report.ok:
+        print(
+            "Error: parity check failed; the ONNX file does not match the weights", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "lint": cmd_lint,
@@ -172,4 +189,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "pipelines": cmd_pipelines,
     "health": cmd_health,
     "simulate": cmd_simulate,
+    "export-onnx": cmd_export_onnx,
 }
