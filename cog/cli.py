@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("pipelines", help="list the shipped pipelines")
+    sub.add_parser("config-schema", help="print the JSON Schema of the runtime config.json")
 
     x = sub.add_parser(
         "export-onnx", help="write a self-contained ONNX of a bundle, checked for parity"
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("simulated.csi.jsonl"), help="recording")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--duration", type=float, default=60.0, help="seconds of event time")
-    s.add_argument("--nodes", type=int, default=2, help="sensing nodes")
+    s.add_argument("--nodes", type=int, default=2, help="sensing nodes (1..4)")
     s.add_argument("--rate", type=float, default=20.0, help="frames per second per node")
     s.add_argument("--paired", type=Path, help="also write paired training data here")
     s.add_argument("--no-truth", action="store_true", help="skip the *.truth.jsonl file")

@@ -17,7 +17,7 @@ from posecog.graph.runtime import Runtime
 from posecog.graph.schema import pipeline_schema
 from posecog.nodes.registry import default_registry
 
-from .config import REFERENCE_TO_PARAM, load_runtime_config
+from .config import REFERENCE_TO_PARAM, load_runtime_config, runtime_config_schema
 from .docs import render_kind, render_kind_list
 from .manifest import COG_ID
 from .pipelines import describe, resolve_pipeline, shipped_pipelines
@@ -147,21 +147,21 @@ def _default_model() -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from posecog.nodes.sim import SimConfig, simulate
 
-    if args.duration <= 0 or args.nodes < 1 or args.rate <= 0:
-        raise ConfigError("simulate: --duration, --nodes and --rate must be positive")
-    config = SimConfig(
-        seed=args.seed, duration_s=args.duration, n_nodes=args.nodes, rate_hz=args.rate
-    )
-    summary = simulate(config, args.out, truth=not args.no_truth, paired_path=args.paired)
-    print(
-        json.dumps(
-            summary.as_dict() if hasattr(summary, "as_dict") else summary.__dict__,
-            default=str,
-            indent=2,
+    try:
+        config = SimConfig(
+            seed=args.seed, duration_s=args.duration, n_nodes=args.nodes, rate_hz=args.rate
         )
-    )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        summary = simulate(config, args.out, truth=not args.no_truth, paired_path=args.paired)
+    except OSError as exc:
+        raise ConfigError(f"simulate: cannot write: {exc}") from None
+    print(json.dumps(dataclasses.asdict(summary), default=str, indent=2))
     return 0
 
 
@@ -182,6 +182,11 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_schema(_args: argparse.Namespace) -> int:
+    print(json.dumps(runtime_config_schema(), indent=2))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "lint": cmd_lint,
@@ -190,4 +195,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "health": cmd_health,
     "simulate": cmd_simulate,
     "export-onnx": cmd_export_onnx,
+    "config-schema": cmd_config_schema,
 }

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posecog.graph.errors import ConfigError
 
-__all__ = ["REFERENCE_TO_PARAM", "RuntimeConfig", "load_runtime_config"]
+__all__ = ["REFERENCE_TO_PARAM", "RuntimeConfig", "load_runtime_config", "runtime_config_schema"]
 
 #: Reference config key -> pipeline parameter name.
 REFERENCE_TO_PARAM = {
@@ -33,7 +33,9 @@ class RuntimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sensing_url: str | None = Field(
-        None, description="URL of the local sensing-server's latest-snapshot endpoint."
+        None,
+        description="URL of the local sensing-server's latest-snapshot endpoint.",
+        json_schema_extra={"format": "uri"},
     )
     model_path: str | None = Field(
         None,
@@ -83,3 +85,27 @@ def load_runtime_config(path: Path) -> tuple[RuntimeConfig, dict[str, Any]]:
         params[param] = value
     params.update(cfg.parameters)
     return cfg, params
+
+
+def runtime_config_schema() -> dict[str, Any]:
+    """The JSON Schema of ``config.json``, generated from ``RuntimeConfig`` (shipped as
+    ``cog/config.schema.json``; a test keeps the file current)."""
+    schema = RuntimeConfig.model_json_schema()
+    props: dict[str, Any] = {}
+    for name, raw in schema["properties"].items():
+        prop = dict(raw)
+        # Optional keys: show the plain type (the gateway's editors do not need the null branch).
+        if "anyOf" in prop:
+            branches = [b for b in prop.pop("anyOf") if b.get("type") != "null"]
+            prop = {**branches[0], **prop} if len(branches) == 1 else {"anyOf": branches, **prop}
+        if prop.get("default") is None:
+            prop.pop("default", None)
+        prop.pop("title", None)
+        props[name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Pose Estimation Cog Runtime Config (cog-pose-estimation)",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+    }
