@@ -84,6 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, default=20.0, help="frames per second per node")
     s.add_argument("--paired", type=Path, help="also write paired training data here")
     s.add_argument("--no-truth", action="store_true", help="skip the *.truth.jsonl file")
+
+    e = sub.add_parser("evaluate", help="score a model on camera-paired data (PCK, MPJPE)")
+    e.add_argument("--model", type=Path, required=True, help="model bundle (.safetensors)")
+    e.add_argument("--data", type=Path, required=True, help="paired data (*.paired.jsonl[.gz])")
+    e.add_argument("--backend", choices=["numpy", "onnxruntime"], default="numpy")
+    e.add_argument(
+        "--held-out", action="store_true", help="only the later 20 %% by ts_start (the test split)"
+    )
+    e.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     return p
 
 

@@ -182,6 +182,18 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from posecog.nodes.model import load_model
+    from posecog.nodes.model.evaluate import evaluate, terminal_progress
+    from posecog.nodes.model.paired import load_paired
+
+    model = load_model(args.model, args.backend)
+    data = load_paired(args.data, n_subcarriers=model.n_subcarriers, window=model.window)
+    result = evaluate(model, data, held_out=args.held_out, progress=terminal_progress(sys.stderr))
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.format())
+    return 0
+
+
 def cmd_config_schema(_args: argparse.Namespace) -> int:
     print(json.dumps(runtime_config_schema(), indent=2))
     return 0
@@ -194,6 +206,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "pipelines": cmd_pipelines,
     "health": cmd_health,
     "simulate": cmd_simulate,
+    "evaluate": cmd_evaluate,
     "export-onnx": cmd_export_onnx,
     "config-schema": cmd_config_schema,
 }
