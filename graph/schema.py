@@ -33,7 +33,7 @@ def pipeline_schema(registry: Registry) -> dict[str, Any]:
         )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "cog-pose-estimation pipeline",
+        "title": "pipeline file",
         "type": "object",
         "additionalProperties": False,
         "required": ["name", "nodes"],
