@@ -228,8 +228,9 @@ def load_paired(
     for i in sorted(set(bad_kp) - set(bad_csi)):
         skips.add(lines[i], "bad_kp", f"kp must be {N_KEYPOINTS} [x, y] pairs of numbers")
         keep[i] = False
-    frames = csi.astype(np.float32).reshape(len(lines), window, n_subcarriers)
-    keypoints = kps.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: inf, skipped as non_finite below
+        frames = csi.astype(np.float32).reshape(len(lines), window, n_subcarriers)
+        keypoints = kps.astype(np.float32)
     finite = np.isfinite(frames).all(axis=(1, 2)) & np.isfinite(keypoints).all(axis=(1, 2))
     for j in np.flatnonzero(keep & ~finite):
         skips.add(lines[j], "non_finite", "csi or kp holds NaN/inf (or exceeds float32)")
