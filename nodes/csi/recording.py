@@ -10,7 +10,9 @@
 * **C, sensing-server stream dumps**: one ``CsiFrame`` per node of each ``sensing_update`` with
   ``ts`` = the update's ``timestamp`` and ``seq`` = its ``tick``; the server's 100 ms repeats
   (same tick as the previous update) and vitals-triggered updates (empty amplitude lists) are
-  skipped; ``rssi_dbm`` is wrong on the server's raw-CSI path, so ``rssi=None``. ``edge_vitals``
+  skipped, and a node with a broken entry is skipped alone (``RecordingParser.sensing_update``,
+  also used by the live sources of ``nodes.sensing``); ``rssi_dbm`` is wrong on the server's
+  raw-CSI path, so ``rssi=None``. ``edge_vitals``
   become ``Vitals``, stamped with their own ``timestamp`` or else the last update's;
   ``wasm_event`` lines are skipped.
 
@@ -204,6 +206,8 @@ class RecordingParser:
     def __init__(self) -> None:
         self._last_tick: int | None = None
         self._last_ts: float | None = None
+        #: ``sensing_update`` objects taken (repeats and broken ones aside).
+        self.updates = 0
 
     def parse(
         self, text: bytes | str, line: int, complete: bool = True
@@ -231,9 +235,9 @@ class RecordingParser:
         if kind == "feature":
             return [Skip("feature_line", f"line {line}")]
         if kind == "sensing_update":
-            return self._sensing_update(obj)
+            return [*self.sensing_update(obj, f"line {line}")]
         if kind == "edge_vitals":
-            return [self._edge_vitals(obj)]
+            return [self.edge_vitals(obj, f"line {line}")]
         if kind == "wasm_event":
             return [Skip("wasm_event", f"line {line}")]
         if kind is None and isinstance(obj.get("subcarriers"), list):
@@ -244,25 +248,58 @@ class RecordingParser:
             return [Skip(reason, f"line {line}: {KNOWN_MAGICS[magic]} packet")]
         raise _Bad("unknown_record", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")
 
-    def _sensing_update(self, obj: dict[str, Any]) -> list[CsiFrame | Vitals | Skip]:
-        tick = _integer(obj, "tick")
-        ts = _number(obj, "timestamp")
-        nodes = _field(obj, "nodes")
-        if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
-            raise _Bad("bad_type", "'nodes' must be a list of objects")
+    @property
+    def last_tick(self) -> int | None:
+        """The tick of the last ``sensing_update`` taken (repeats and broken updates aside)."""
+        return self._last_tick
+
+    def sensing_update(self, obj: dict[str, Any], where: str = "") -> list[CsiFrame | Skip]:
+        """One ``sensing_update`` object (variant C line, or the live server's JSON).
+
+        Gives one frame per node with amplitudes; ``[Skip("duplicate_tick")]`` for a repeat of
+        the previous update's tick; a ``Skip`` for each node whose entry is broken (the other
+        nodes still give frames); ``[Skip("no_amplitude")]`` when no node has amplitudes. A
+        broken ``tick``, ``timestamp`` or ``nodes`` skips the whole update and leaves the
+        dedupe state as it was. Every update taken (not a repeat) counts in ``updates``, so
+        callers can tell a new update from a repeat. ``where`` prefixes skip details.
+        """
+        prefix = f"{where}: " if where else ""
+        try:
+            tick = _integer(obj, "tick")
+            ts = _number(obj, "timestamp")
+            nodes = _field(obj, "nodes")
+            if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+                raise _Bad("bad_type", "'nodes' must be a list of objects")
+        except _Bad as bad:
+            return [Skip(bad.reason, prefix + bad.detail)]
         self._last_ts = ts
         if tick == self._last_tick:
-            return [Skip("duplicate_tick", f"tick {tick}")]
-        frames: list[CsiFrame | Vitals | Skip] = []
+            return [Skip("duplicate_tick", f"{prefix}tick {tick}")]
+        # Taken before the nodes are read: a broken update is reported once, not per repeat.
+        self._last_tick = tick
+        self.updates += 1
+        frames: list[CsiFrame | Skip] = []
         for node in nodes:
             if node.get("amplitude") == []:
                 continue
-            amp = _amplitudes(_field(node, "amplitude"), "amplitude")
-            node_id = _integer(node, "node_id")
-            n_sub = _integer(node, "subcarrier_count", default=0)
+            try:
+                amp = _amplitudes(_field(node, "amplitude"), "amplitude")
+                node_id = _integer(node, "node_id")
+                n_sub = _integer(node, "subcarrier_count", default=0)
+            except _Bad as bad:
+                who = f"node {node.get('node_id')!r:.20}"
+                frames.append(Skip(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
+                continue
             frames.append(CsiFrame(ts, node_id, amp, seq=tick, n_subcarriers=n_sub))
-        self._last_tick = tick
-        return frames or [Skip("no_amplitude", f"tick {tick}: no node has amplitudes")]
+        return frames or [Skip("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes")]
+
+    def edge_vitals(self, obj: dict[str, Any], where: str = "") -> Vitals | Skip:
+        """One ``edge_vitals`` object; stamped with its own ``timestamp`` or else the time of
+        the last ``sensing_update`` seen (``no_timestamp`` skip before any)."""
+        try:
+            return self._edge_vitals(obj)
+        except _Bad as bad:
+            return Skip(bad.reason, f"{where}: {bad.detail}" if where else bad.detail)
 
     def _edge_vitals(self, obj: dict[str, Any]) -> Vitals:
         ts = _opt_number(obj, "timestamp")
