@@ -1,0 +1,212 @@
+"""The sensing-server's JSON (INTERFACES §3) as items, with schema-drift checks.
+
+``SensingDecoder`` takes HTTP bodies of ``/api/v1/sensing/latest`` (``body``) and WebSocket
+text frames of ``/ws/sensing`` (``message``) and gives items, or ``Skip(reason, detail)`` for
+what gives none. Frames come from ``RecordingParser.sensing_update``, the same code that
+replays variant C recordings: one ``CsiFrame`` per node with ``ts`` = the update's
+``timestamp``, ``seq`` = its ``tick``, the 56 amplitudes (any other length is skipped as
+``bad_length``: a 64-value list is not cut down), ``n_subcarriers`` = ``subcarrier_count``
+and ``rssi=None`` (the server reads it from the wrong byte on the raw-CSI path).
+
+Repeats of the previous tick (the server re-sends its update every 100 ms, and a poll faster
+than the data sees the same update again) give nothing and count in ``duplicates``. A new
+update also gives, when enabled, a ``Presence`` from ``classification`` and ``Vitals`` from
+``vital_signs``; both are the server's estimate over all its nodes, so they carry node id 0.
+``edge_vitals`` frames give ``Vitals`` of their node and, when it reports presence, a
+``Presence`` (motion level ``absent`` / ``present_still`` / ``present_moving`` from its flags).
+
+Skip reasons: those of the recording parser (``bad_json``, ``missing_field``, ``bad_type``,
+``bad_length``, ``non_finite``, ``no_timestamp``, ``no_amplitude``), plus ``unknown_record``
+(JSON that is not an object), ``unexpected_type`` (an HTTP body of another ``type``),
+``unknown_type`` (a WebSocket frame of a type not listed above), ``no_data_yet`` (the server has
+had no update yet) and ``wasm_event``. ``QUIET`` lists those that are normal operation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from posecog.nodes.csi.recording import RecordingParser, Skip
+from posecog.nodes.items import CsiFrame, Presence, Vitals
+
+__all__ = ["QUIET", "Item", "SensingDecoder"]
+
+Item = CsiFrame | Vitals | Presence
+
+#: Skip reasons of normal operation: counted without a warning.
+QUIET = frozenset({"no_data_yet", "no_amplitude", "wasm_event"})
+
+#: Extra ``vital_signs`` fields kept in ``Vitals.extra``.
+_VITAL_EXTRAS = ("breathing_confidence", "heartbeat_confidence", "signal_quality")
+
+
+class _Drift(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def _opt_float(obj: dict[str, Any], key: str, where: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Drift("bad_type", f"'{where}.{key}' must be a number; got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _Drift("non_finite", f"'{where}.{key}' must be finite; got {value!r:.40}")
+    return number
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise _Drift("bad_type", f"'{key}' must be an object; got {type(value).__name__}")
+    return value
+
+
+def _load(data: bytes | str) -> dict[str, Any] | Skip:
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        text = data[:60] if isinstance(data, str) else data[:60].decode("utf-8", "replace")
+        return Skip("bad_json", f"not JSON ({exc}): {text!r}")
+    if not isinstance(obj, dict):
+        return Skip("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
+    return obj
+
+
+class SensingDecoder:
+    """One per connection history of a source (the dedupe state survives reconnects: a server
+    that comes back with the same update must not give its frames twice). Not thread-safe."""
+
+    def __init__(self, *, presence: bool = True, vitals: bool = True) -> None:
+        self.presence = presence
+        self.vitals = vitals
+        self.parser = RecordingParser()
+        #: Updates that repeated the previous tick.
+        self.duplicates = 0
+
+    @property
+    def last_tick(self) -> int | None:
+        return self.parser.last_tick
+
+    def body(self, data: bytes | str) -> list[Item | Skip]:
+        """An HTTP body of ``GET /api/v1/sensing/latest``."""
+        obj = _load(data)
+        if isinstance(obj, Skip):
+            return [obj]
+        kind = obj.get("type")
+        if kind is None and obj.get("status") == "no data yet":
+            return [Skip("no_data_yet", "the server has had no update yet")]
+        if kind is None:
+            keys = sorted(obj)[:8]
+            return [Skip("missing_field", f"'type' is required (sensing_update); keys: {keys}")]
+        if kind != "sensing_update":
+            return [Skip("unexpected_type", f"type {kind!r:.40}; expected 'sensing_update'")]
+        return self.update(obj)
+
+    def message(self, data: bytes | str) -> list[Item | Skip]:
+        """A text frame of ``/ws/sensing``."""
+        obj = _load(data)
+        if isinstance(obj, Skip):
+            return [obj]
+        kind = obj.get("type")
+        if kind == "sensing_update":
+            return self.update(obj)
+        if kind == "edge_vitals":
+            return self.edge_vitals(obj)
+        if kind == "wasm_event":
+            return [Skip("wasm_event", f"node {obj.get('node_id')!r:.20}")]
+        return [Skip("unknown_type", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")]
+
+    def update(self, obj: dict[str, Any]) -> list[Item | Skip]:
+        """A ``sensing_update`` object: its frames (or skips), and presence/vitals if new."""
+        taken = self.parser.updates
+        frames = self.parser.sensing_update(obj)
+        if self.parser.updates == taken:  # a repeat, or a broken tick/timestamp/nodes
+            if frames and isinstance(frames[0], Skip) and frames[0].reason == "duplicate_tick":
+                self.duplicates += 1
+                return []
+            return [*frames]
+        out: list[Item | Skip] = [*frames]
+        ts = float(obj["timestamp"])  # checked by the parser
+        for wanted, make in ((self.presence, _classification), (self.vitals, _vital_signs)):
+            if not wanted:
+                continue
+            try:
+                item = make(obj, ts)
+            except _Drift as drift:
+                out.append(Skip(drift.reason, f"tick {obj['tick']}: {drift.detail}"))
+                continue
+            if item is not None:
+                out.append(item)
+        return out
+
+    def edge_vitals(self, obj: dict[str, Any]) -> list[Item | Skip]:
+        """An ``edge_vitals`` object: ``Vitals`` and, if it reports presence, ``Presence``."""
+        if not (self.vitals or self.presence):
+            return []
+        vitals = self.parser.edge_vitals(obj)
+        if isinstance(vitals, Skip):
+            return [vitals]
+        out: list[Item | Skip] = [vitals] if self.vitals else []
+        if self.presence and vitals.presence is not None:
+            if not vitals.presence:
+                level = "absent"
+            elif vitals.motion is None:
+                level = ""
+            else:
+                level = "present_moving" if vitals.motion else "present_still"
+            out.append(
+                Presence(
+                    ts=vitals.ts,
+                    node_id=vitals.node_id,
+                    present=vitals.presence,
+                    motion_level=level,
+                    confidence=vitals.presence_score,
+                    n_persons=vitals.n_persons,
+                )
+            )
+        return out
+
+
+def _classification(obj: dict[str, Any], ts: float) -> Presence:
+    cls = _object(obj, "classification")
+    if cls is None:
+        raise _Drift("missing_field", "'classification' is required")
+    present = cls.get("presence")
+    if present is None:
+        raise _Drift("missing_field", f"'classification.presence' is required; keys {sorted(cls)}")
+    if not isinstance(present, bool):
+        got = type(present).__name__
+        raise _Drift("bad_type", f"'classification.presence' must be a boolean; got {got}")
+    level = cls.get("motion_level", "")
+    if not isinstance(level, str):
+        got = type(level).__name__
+        raise _Drift("bad_type", f"'classification.motion_level' must be a string; got {got}")
+    persons = obj.get("estimated_persons")
+    return Presence(
+        ts=ts,
+        node_id=0,
+        present=present,
+        motion_level=level,
+        confidence=_opt_float(cls, "confidence", "classification"),
+        n_persons=persons if isinstance(persons, int) and not isinstance(persons, bool) else None,
+    )
+
+
+def _vital_signs(obj: dict[str, Any], ts: float) -> Vitals | None:
+    vs = _object(obj, "vital_signs")  # optional in the server's schema
+    if vs is None:
+        return None
+    extra = {k: v for k in _VITAL_EXTRAS if (v := _opt_float(vs, k, "vital_signs")) is not None}
+    return Vitals(
+        ts=ts,
+        node_id=0,
+        breathing_bpm=_opt_float(vs, "breathing_rate_bpm", "vital_signs"),
+        heartrate_bpm=_opt_float(vs, "heart_rate_bpm", "vital_signs"),
+        extra=extra,
+    )
