@@ -1,0 +1,64 @@
+"""The UDP side of the ESP32 packets: the listening socket and packet-to-item conversions that
+the ``udp_esp32`` node uses. Opening a socket is the only I/O here, and only when asked."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+from posecog.nodes.items import Vitals
+
+from .esp32 import VitalsPacket
+
+__all__ = ["bind_hint", "open_udp_socket", "vitals_item"]
+
+
+def open_udp_socket(bind: str, port: int, recv_buffer: int, timeout: float) -> socket.socket:
+    """A UDP socket bound to ``(bind, port)`` (IPv6 when ``bind`` holds a colon) with
+    ``SO_RCVBUF`` set to ``recv_buffer`` (0: the OS default) and a ``recv`` timeout.
+    No ``SO_REUSEADDR``: a second listener on the port must fail, not share the packets.
+    Raises ``OSError`` (the socket closed)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if recv_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, recv_buffer)
+        sock.bind((bind, port))
+        sock.settimeout(timeout)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_hint(exc: OSError) -> str:
+    """``"; <what to do>"`` for the usual reasons a bind fails, else an empty string."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            "; another process holds the port (the sensing-server listens on 5005 too): "
+            "stop it or set 'port'"
+        )
+    if exc.errno == errno.EACCES:
+        return "; ports below 1024 need privileges: set 'port' to 1024 or above"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "; 'bind' must be an address of this machine (0.0.0.0 for all)"
+    return ""
+
+
+def vitals_item(p: VitalsPacket, ts: float, arrived: float) -> Vitals:
+    """The ``Vitals`` item of a vitals packet received at event time ``ts``; ``extra`` holds the
+    packet's ``rssi`` (dBm) and the node's own clock ``node_timestamp_ms``."""
+    return Vitals(
+        ts=ts,
+        node_id=p.node_id,
+        breathing_bpm=p.breathing_bpm,
+        heartrate_bpm=p.heartrate_bpm,
+        presence=p.presence,
+        fall_detected=p.fall_detected,
+        motion=p.motion,
+        n_persons=p.n_persons,
+        motion_energy=p.motion_energy,
+        presence_score=p.presence_score,
+        arrived=arrived,
+        extra={"rssi": float(p.rssi), "node_timestamp_ms": float(p.timestamp_ms)},
+    )
