@@ -1,0 +1,260 @@
+"""Source node ``udp_esp32``: raw ESP32 CSI and vitals packets from UDP, as items.
+
+Decision, event time: an ESP32 CSI packet carries no timestamp, so a frame's ``ts`` is the host
+time at which its datagram was received (``time.time()`` right after ``recv``). That is the same
+clock the RuView recorder writes into a recording's ``timestamp``, so live and replayed frames
+share one time base. This edge is the only place the wall clock is read for event time.
+
+Threading: subscribing binds the socket (on the subscribing thread, so a bind failure is
+reported at once) and schedules the receive loop on ``ctx.scheduler``, the source's own thread
+at run time. The loop blocks in ``recv`` with a short timeout; disposing sets a stop flag and
+waits (at most ``_STOP_WAIT`` s) for the loop to close the socket. The loop needs a real
+thread: under the virtual-time harness, replace this source with fed items.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from typing import Any
+
+import reactivex
+from pydantic import Field, field_validator
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from posecog.graph.context import BuildContext
+from posecog.graph.errors import RuntimeFailure
+from posecog.graph.node import NodeConfig
+from posecog.nodes.csi.esp32 import CsiPacket, PacketError, VitalsPacket, parse_packet
+from posecog.nodes.csi.esp32_udp import bind_hint, open_udp_socket, vitals_item
+from posecog.nodes.csi.sequence import SequenceTracker
+from posecog.nodes.csi.subcarriers import NoSelection, Selection, select_amplitudes
+from posecog.nodes.items import CsiFrame, Vitals
+from posecog.nodes.registry import registry
+
+__all__ = ["UdpEsp32Config", "build"]
+
+#: Seconds a blocking ``recv`` waits before the loop looks at its stop flag.
+_POLL_S = 0.05
+#: Longest wait of ``dispose`` for the loop to close the socket.
+_STOP_WAIT = 2.0
+#: Larger than any ESP32 packet (a 192-subcarrier CSI packet is 404 bytes).
+_MAX_DATAGRAM = 4096
+
+
+class UdpEsp32Config(NodeConfig):
+    port: int = Field(
+        5005,
+        ge=0,
+        le=65535,
+        description="UDP port the ESP32 nodes send to (firmware default 5005; the "
+        "sensing-server listens there too, so only one of them can run). 0 picks a free port, "
+        "reported in the source.up event.",
+    )
+    bind: str = Field(
+        "0.0.0.0",
+        description="Local address to listen on, an IPv4 or IPv6 literal: 0.0.0.0 hears every "
+        "interface, 127.0.0.1 only this machine.",
+    )
+    subcarriers: Selection = Field(
+        "lltf56",
+        description="The 56 amplitudes of a frame. 'lltf56': LLTF bins 0..55, null bins "
+        "included, as the sensing-server and pose_v1 use. 'htltf56': the 56 real HT20 tones "
+        "of the HT-LTF block (its bins 1..28 and 36..63, i.e. frame bins 65..92 and 100..127); "
+        "64-subcarrier frames have none and are dropped (reason no_htltf).",
+    )
+    recv_buffer: int = Field(
+        1 << 20,
+        ge=0,
+        description="Socket receive buffer (SO_RCVBUF) in bytes; 0 keeps the OS default. The "
+        "kernel may grant less (net.core.rmem_max); source.up reports what it granted.",
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"must be an IP address literal; got {value!r}") from None
+        return value
+
+
+_EXAMPLES = (
+    "id: esp32\ntype: udp_esp32\nconfig:\n  port: 5005\n",
+    "id: esp32\ntype: udp_esp32\nconfig:\n  bind: 127.0.0.1\n  port: 5006\n"
+    "  subcarriers: htltf56\n  recv_buffer: 4194304\n",
+)
+
+
+@registry.source(
+    "udp_esp32",
+    config=UdpEsp32Config,
+    gives=(CsiFrame, Vitals),
+    hop="latest",
+    examples=_EXAMPLES,
+)
+def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[CsiFrame | Vitals]:
+    """Listen for ESP32 sensing nodes' UDP packets; give CSI frames and vitals.
+
+    Packets are told apart by their magic. CSI packets (0xC5110001; 64, 128 or 192
+    subcarriers, interleaved on one node) become ``CsiFrame`` items of the 56 amplitudes chosen
+    by ``subcarriers``, with the node id, its ``seq``, ``n_subcarriers``, the ``rssi`` byte of the
+    packet (a real dBm value here, unlike the sensing-server's) and ``ts`` = the host time of
+    reception (the packet has no timestamp). Vitals packets (0xC5110002) become ``Vitals``
+    (``extra`` holds ``rssi`` and the node's ``node_timestamp_ms``), stamped the same way.
+
+    Nothing is fatal but a port that cannot be bound. Counted drops: the other known packets
+    quietly, by name (``features_packet``, ``wasm_events_packet``, ``compressed_csi_packet``,
+    ``feature_state_packet``, ``type7_packet``) and ``no_htltf`` (a 64-subcarrier frame under
+    htltf56); broken datagrams with a WARN: ``unknown_magic``, ``truncated``,
+    ``size_mismatch``, ``bad_header``, ``too_few_subcarriers``, ``recv_error``.
+
+    Gauges ``datagrams``, ``frames`` and ``vitals`` count what was received and given.
+    Sequence numbers are tracked per node: gauges ``seq_gaps`` (jumps of more than one),
+    ``seq_lost`` (packets missing in them), ``seq_duplicates``, ``seq_reordered``, ``seq_resets``
+    and ``seq_by_node``; such packets still come through. Reports ``source.up`` with the bound
+    address when listening, ``source.stopped`` with the counts when the socket is closed, and a
+    runtime failure (exit 1, ``source.down``) when the port cannot be bound.
+    """
+
+    def subscribe(
+        observer: abc.ObserverBase[CsiFrame | Vitals], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return _Receiver(config, ctx, observer).start()
+
+    return reactivex.create(subscribe)
+
+
+class _Receiver:
+    """One subscription: the socket, the receive loop's lifecycle and the per-packet decode."""
+
+    def __init__(
+        self,
+        config: UdpEsp32Config,
+        ctx: BuildContext,
+        observer: abc.ObserverBase[CsiFrame | Vitals],
+    ) -> None:
+        self.config, self.ctx, self.observer = config, ctx, observer
+        self.selection: Selection = config.subcarriers
+        self.seq = SequenceTracker()
+        #: Live counts, also the node's gauges: datagrams received, frames and vitals given.
+        self.counts = ctx.metrics.gauges
+        self.counts.update(datagrams=0, frames=0, vitals=0)
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._stopping = self._started = False
+        self._closed = threading.Event()
+        self._loop_thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> abc.DisposableBase:
+        cfg, ctx = self.config, self.ctx
+        try:
+            sock = open_udp_socket(cfg.bind, cfg.port, cfg.recv_buffer, _POLL_S)
+        except OSError as exc:
+            message = (
+                f"{ctx.node_id} (udp_esp32): cannot listen on UDP {cfg.bind}:{cfg.port}: "
+                f"{exc.strerror or exc}{bind_hint(exc)}"
+            )
+            ctx.emit("source.down", {"kind": ctx.kind, "error": message}, "error")
+            self.observer.on_error(RuntimeFailure(message))
+            return Disposable()
+        self._sock = sock
+        host, port = sock.getsockname()[:2]
+        ctx.emit(
+            "source.up",
+            {
+                "kind": ctx.kind,
+                "address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                "port": port,
+                "recv_buffer": sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+                "subcarriers": self.selection,
+            },
+        )
+        task = ctx.scheduler.schedule(self._run)
+        return Disposable(lambda: self._dispose(task))
+
+    def _dispose(self, task: abc.DisposableBase) -> None:
+        with self._lock:
+            self._stopping = True
+            started = self._started
+        task.dispose()
+        if not started:  # the loop will never run: close here
+            self._close()
+        elif threading.current_thread() is not self._loop_thread:
+            self._closed.wait(_STOP_WAIT)
+
+    def _close(self) -> None:
+        if self._sock is not None and not self._closed.is_set():
+            self._sock.close()
+            self.seq.publish(self.ctx.metrics.gauges)
+            counts = {k: self.counts[k] for k in ("datagrams", "frames", "vitals")}
+            self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **counts})
+            self._closed.set()
+
+    # -- the receive loop (source thread) --------------------------------------------------------
+
+    def _run(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+        with self._lock:
+            if self._stopping or self._sock is None:
+                return
+            self._started = True
+            self._loop_thread = threading.current_thread()
+        sock, handle, ctx = self._sock, self._handle, self.ctx
+        try:
+            while not self._stopping:
+                try:
+                    data = sock.recv(_MAX_DATAGRAM)
+                except TimeoutError:
+                    continue
+                except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
+                    ctx.drop("recv_error", str(exc))
+                    continue
+                handle(data, time.time(), ctx.now())
+        finally:
+            self._close()
+
+    def _handle(self, data: bytes, ts: float, arrived: float) -> None:
+        """Decode one datagram received at wall time ``ts`` (event time) and ``arrived``."""
+        self.counts["datagrams"] += 1
+        try:
+            item = self._decode(data, ts, arrived)
+        except PacketError as exc:
+            reason = "unknown_magic" if exc.reason == "bad_magic" else exc.reason
+            self.ctx.drop(reason, exc.detail)
+            return
+        except NoSelection as exc:
+            self.ctx.drop(exc.reason, exc.detail, warn=exc.reason != "no_htltf")
+            return
+        except Exception as exc:  # isolation: one bad datagram never ends the loop
+            self.ctx.drop(f"error:{type(exc).__name__}", str(exc))
+            return
+        if item is not None:
+            self.observer.on_next(item)
+
+    def _decode(self, data: bytes, ts: float, arrived: float) -> CsiFrame | Vitals | None:
+        packet = parse_packet(data)
+        if isinstance(packet, CsiPacket):
+            if self.seq.track(packet.node_id, packet.sequence):
+                self.seq.publish(self.ctx.metrics.gauges)
+            amp = select_amplitudes(packet.iq, packet.n_subcarriers, self.selection)
+            self.counts["frames"] += 1
+            return CsiFrame(
+                ts,
+                packet.node_id,
+                amp,
+                seq=packet.sequence,
+                rssi=float(packet.rssi),
+                n_subcarriers=packet.n_subcarriers,
+                arrived=arrived,
+            )
+        if isinstance(packet, VitalsPacket):
+            self.counts["vitals"] += 1
+            return vitals_item(packet, ts, arrived)
+        self.ctx.drop(f"{packet.name}_packet", f"{len(data)} bytes", warn=False)
+        return None
