@@ -130,10 +130,12 @@ class LiveSource:
 
     # -- server state ---------------------------------------------------------------------------
 
-    def connected(self) -> None:
-        """The server answered: ends an outage (``source.up``) and resets the backoff."""
+    def connected(self, usable: bool = True) -> None:
+        """The server answered: ends an outage (``source.up``); a ``usable`` answer also
+        resets the backoff (a refusal, such as a 401, keeps backing off)."""
         retries = self.backoff.failures
-        self.backoff.reset()
+        if usable:
+            self.backoff.reset()
         self.gauges["up"] = True
         if self._down_since is None:
             return

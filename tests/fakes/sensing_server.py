@@ -116,6 +116,7 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real server
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
     server: _HttpServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -264,11 +265,12 @@ class FakeSensingServer:
             "timestamp": base["timestamp"] + shift * self._span,
         }
 
-    def inject(self, *answers: Canned | dict[str, Any] | str | bytes) -> None:
-        """Answer the next /latest requests with these (dicts as JSON, text and bytes raw)."""
+    def inject(self, *answers: Canned | dict[str, Any] | list[Any] | str | bytes) -> None:
+        """Answer the next /latest requests with these (dicts and lists as JSON, text and
+        bytes as they are)."""
         with self._lock:
             for a in answers:
-                if isinstance(a, dict):
+                if isinstance(a, dict | list):
                     canned = Canned(json.dumps(a).encode())
                 elif isinstance(a, str | bytes):
                     canned = Canned(a.encode() if isinstance(a, str) else a)
