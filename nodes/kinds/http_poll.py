@@ -147,18 +147,29 @@ class _Poller(LiveSource):
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
             self.secrets.append(token)
+        self.busy = False  # a poll is running (guarded by the lock)
         self.used = False  # the connection has answered before (it may have gone stale since)
         self.gauges["polls"] = 0
 
     def abort(self) -> None:
-        shutdown_socket(self.conn.sock)
+        with self.lock:
+            busy = self.busy
+        if busy:  # the request returns at once; the poll closes the connection
+            shutdown_socket(self.conn.sock)
+        else:
+            self.conn.close()
 
     def poll(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
+        with self.lock:
+            if self.disposed:
+                return
+            self.busy = True
         try:
-            if not self.disposed:
-                self._poll()
+            self._poll()
         finally:
-            if self.disposed:  # disposed before or during the request: release the socket
+            with self.lock:
+                self.busy = False
+            if self.disposed:  # disposed during the request: release the socket
                 self.conn.close()
 
     def _poll(self) -> None:

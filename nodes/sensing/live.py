@@ -104,6 +104,9 @@ class LiveSource:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, first: Action) -> abc.DisposableBase:
+        """Schedule ``first`` now; the subscription's disposable is ``dispose``, which also
+        runs when the run closes (the test harness never disposes its sources)."""
+        self.ctx.on_close(self.dispose)
         self.schedule(0.0, first)
         return Disposable(self.dispose)
 

@@ -1,8 +1,11 @@
 """A fake RuView sensing-server for tests: real HTTP and WebSocket servers on loopback.
 
 It speaks the API of INTERFACES §3 from a list of recorded ``SensingUpdate`` objects (see
-``updates_from_excerpt``), on two free ports chosen at the first ``start`` (as the server's
-Docker image has HTTP and WebSocket on two ports) and kept across ``stop``/``start``:
+``updates_from_excerpt``), on two free loopback ports chosen at the first ``start`` (as the
+server's Docker image has HTTP and WebSocket on two ports) and kept across ``stop``/``start``.
+The ports are picked below the kernel's ephemeral range, not with port 0: a port from that
+range, once freed by ``stop``, may be taken by any outgoing connection on the machine before
+the fake listens on it again.
 
 * ``GET /api/v1/sensing/latest``: ``{"status": "no data yet"}`` for the first ``no_data``
   requests, then update k for ``repeat`` requests in a row (the server's 100 ms repeats: many
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import socket
 import threading
 import time
@@ -97,6 +101,26 @@ def _update(tick: int, ts: float, node_id: int, amps: list[float], k: int) -> di
         },
         "estimated_persons": 1,
     }
+
+
+def _pick_port() -> int:
+    """A free loopback port below the kernel's ephemeral range: while the fake is stopped,
+    no client socket of this machine (other tests run in parallel) can take its port, so it
+    can listen on the same port again. 0 (any free port) if none is found."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    return 0
 
 
 @dataclass(frozen=True)
@@ -202,6 +226,8 @@ class FakeSensingServer:
 
     def start(self) -> FakeSensingServer:
         self._stopping.clear()
+        self.http_port = self.http_port or _pick_port()
+        self.ws_port = self.ws_port or _pick_port()
         httpd = _HttpServer((LOOPBACK, self.http_port), _Handler)
         httpd.fake = self
         self.http_port = httpd.server_address[1]
@@ -227,6 +253,8 @@ class FakeSensingServer:
         """Stop listening and cut every open connection (idempotent)."""
         self._stopping.set()
         httpd, ws, self._httpd, self._ws = self._httpd, self._ws, None, None
+        if ws is not None:  # stop listening first, then close the connections (1001)
+            ws.shutdown()
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
@@ -235,8 +263,6 @@ class FakeSensingServer:
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-        if ws is not None:
-            ws.shutdown()
         for t in self._threads:
             t.join(timeout=5)
 
@@ -330,7 +356,7 @@ class FakeSensingServer:
         with self._lock:
             self.ws_clients += 1
         try:
-            while not self._stopping.is_set():
+            while True:  # until the connection closes (the client left, or stop())
                 with self._lock:
                     frames = list(self._ws_injected)
                     self._ws_injected.clear()
@@ -338,7 +364,8 @@ class FakeSensingServer:
                     conn.send(frame)
                 k = self._ws_next
                 if k >= len(self.updates) and not self.loop:
-                    self._stopping.wait(0.01)
+                    with contextlib.suppress(TimeoutError):  # idle, but see the client leave
+                        conn.recv(timeout=0.01)
                     continue
                 self._ws_next += 1
                 update = self.update(k)
