@@ -225,7 +225,7 @@ def main() -> None:
     for k in range(args.repeats):
         model = "" if args.stub else str(MODEL)
         runs.append(one_run(args.seconds, args.nodes, args.rate, args.backend, model))
-        show(runs[-1], f"run {k + 1}")
+        show(runs[-1], f"run {k + 1} (load average {os.getloadavg()[0]:.2f})")
     if len(runs) > 1:
         med = {
             key: statistics.median(r["latency"].get(key, 0) for r in runs)
