@@ -1,0 +1,111 @@
+"""Losses and augmentations (torch). Every loss is a conf-weighted mean of SmoothL1 terms over
+the joints present in the ground truth (a joint at exactly (0, 0) or non-finite is missing,
+as in ``metrics``), so the extra terms are on the same scale as the pose loss."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from .config import TrainConfig
+
+__all__ = ["COCO_BONES", "Augmenter", "bone_loss", "joints_present", "pose_loss", "smooth_loss"]
+
+#: COCO-17 skeleton: limbs, shoulder and hip girdles, torso sides and the face.
+COCO_BONES: tuple[tuple[int, int], ...] = (
+    (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14), (14, 16),
+    (5, 6), (11, 12), (5, 11), (6, 12), (0, 1), (0, 2), (1, 3), (2, 4),
+)  # fmt: skip
+_A = [a for a, _ in COCO_BONES]
+_B = [b for _, b in COCO_BONES]
+
+
+def joints_present(gt: torch.Tensor) -> torch.Tensor:
+    """``[N, 17]`` float: 1 where the ground-truth joint is there."""
+    finite = torch.isfinite(gt).all(dim=2)
+    return (finite & (gt != 0).any(dim=2)).to(gt.dtype)
+
+
+def _weighted(per_sample: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return (per_sample * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def pose_loss(
+    pred: torch.Tensor, gt: torch.Tensor, weight: torch.Tensor, present: torch.Tensor, beta: float
+) -> torch.Tensor:
+    """SmoothL1 per coordinate, averaged over present joints, weighted by ``weight[N]``."""
+    h = F.smooth_l1_loss(pred, torch.nan_to_num(gt), reduction="none", beta=beta).sum(dim=2)
+    per_sample = (h * present).sum(dim=1) / (2 * present.sum(dim=1)).clamp_min(1)
+    return _weighted(per_sample, weight)
+
+
+def _lengths(kp: torch.Tensor) -> torch.Tensor:
+    seg = kp[:, _A] - kp[:, _B]
+    return torch.sqrt((seg * seg).sum(dim=2) + 1e-12)  # eps: a finite gradient at length 0
+
+
+def bone_loss(
+    pred: torch.Tensor, gt: torch.Tensor, weight: torch.Tensor, present: torch.Tensor, beta: float
+) -> torch.Tensor:
+    """SmoothL1 between predicted and ground-truth lengths of the ``COCO_BONES`` whose two
+    joints are present: the skeleton keeps its proportions even where joints are uncertain."""
+    both = present[:, _A] * present[:, _B]
+    h = F.smooth_l1_loss(
+        _lengths(pred), _lengths(torch.nan_to_num(gt)), reduction="none", beta=beta
+    )
+    return _weighted((h * both).sum(dim=1) / both.sum(dim=1).clamp_min(1), weight)
+
+
+def smooth_loss(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    weight: torch.Tensor,
+    present: torch.Tensor,
+    pairs: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """Temporal smoothness over ``pairs[P, 2]`` of consecutive windows of one stream: the
+    predicted motion from window i to j should be the true motion (SmoothL1 of the
+    difference), which damps jitter without pulling the pose towards standing still."""
+    if pairs.shape[0] == 0:
+        return pred.new_zeros(())
+    i, j = pairs[:, 0], pairs[:, 1]
+    g = torch.nan_to_num(gt)
+    diff = (pred[j] - pred[i]) - (g[j] - g[i])
+    both = present[i] * present[j]
+    h = F.smooth_l1_loss(diff, torch.zeros_like(diff), reduction="none", beta=beta).sum(dim=2)
+    per_pair = (h * both).sum(dim=1) / (2 * both.sum(dim=1)).clamp_min(1)
+    return _weighted(per_pair, torch.minimum(weight[i], weight[j]))
+
+
+class Augmenter:
+    """Turns scaled windows ``frames[B, T, n_sc]`` (frame-major, amplitude / input scale) into
+    model inputs ``[B, n_sc, T]`` through the runtime's mapping (``gather``), with the
+    augmentations of ``config`` drawn from ``generator`` in a fixed order (deterministic):
+    circular time shift, Gaussian noise on the live (non-zero) amplitudes clamped at 0, and,
+    in the last ``dropout_last`` epochs, whole subcarriers zeroed with probability
+    ``dropout_p`` (no rescaling: it mimics dead subcarriers, not regularising dropout)."""
+
+    def __init__(self, config: TrainConfig, gather: torch.Tensor, generator: torch.Generator):
+        self.config = config
+        self.gather = gather
+        self.generator = generator
+
+    def model_input(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t, n = frames.shape
+        return frames.reshape(b, t * n)[:, self.gather].reshape(b, n, t)
+
+    def __call__(self, frames: torch.Tensor, epoch: int) -> torch.Tensor:
+        cfg, gen = self.config, self.generator
+        b, t, n = frames.shape
+        if cfg.time_shift:
+            shift = torch.randint(-cfg.time_shift, cfg.time_shift + 1, (b, 1), generator=gen)
+            idx = (torch.arange(t)[None, :] - shift) % t
+            frames = frames.gather(1, idx[:, :, None].expand(b, t, n))
+        if cfg.noise:
+            noise = torch.randn(frames.shape, generator=gen) * cfg.noise
+            frames = (frames + noise * (frames != 0)).clamp_min(0)
+        if cfg.dropout_p and epoch >= cfg.epochs - cfg.dropout_last:
+            keep = torch.rand((b, 1, n), generator=gen) >= cfg.dropout_p
+            frames = frames * keep
+        return self.model_input(frames)

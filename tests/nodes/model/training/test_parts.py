@@ -1,0 +1,114 @@
+"""The trainer's parts: the runtime's input mapping, streams and pairs, the curriculum, the
+losses, the augmentations, the scale folded into the exported weights, config errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the train extra is not installed")
+
+from posecog.graph.errors import ConfigError  # noqa: E402
+from posecog.nodes.model import BundleMetadata, ModelBundle, to_model_input  # noqa: E402
+from posecog.nodes.model.numpy_backend import NumpyBackend  # noqa: E402
+from posecog.nodes.model.training import TrainConfig  # noqa: E402
+from posecog.nodes.model.training.data import (  # noqa: E402
+    consecutive_pairs,
+    curriculum_mask,
+    input_index,
+    stream_ids,
+)
+from posecog.nodes.model.training.net import PoseNetV1, export_weights  # noqa: E402
+from posecog.nodes.model.training.objective import (  # noqa: E402
+    Augmenter,
+    bone_loss,
+    joints_present,
+    pose_loss,
+    smooth_loss,
+)
+
+
+@pytest.mark.parametrize("layout", ["flat_frame_major", "subcarrier_major"])
+def test_gather_index_is_the_runtime_mapping(layout: str) -> None:
+    frames = np.random.default_rng(0).normal(size=(3, 20, 56)).astype(np.float32)
+    idx = input_index(20, 56, layout)  # type: ignore[arg-type]
+    cfg = TrainConfig(layout=layout)  # type: ignore[arg-type]
+    aug = Augmenter(cfg, torch.from_numpy(idx), torch.Generator())
+    got = aug.model_input(torch.from_numpy(frames)).numpy()
+    assert np.array_equal(got, to_model_input(frames, layout))  # type: ignore[arg-type]
+
+
+def test_streams_restart_where_time_goes_back_and_pairs_skip_gaps() -> None:
+    ts = np.array([0.0, 1.0, 2.0, 0.5, 1.5, 10.0])  # node A 0..2, then node B with a gap
+    assert stream_ids(ts).tolist() == [0, 0, 0, 1, 1, 1]
+    order = np.argsort(ts, kind="stable")
+    pairs = consecutive_pairs(ts[order], stream_ids(ts)[order])
+    as_file_idx = {(int(order[i]), int(order[j])) for i, j in pairs}
+    assert as_file_idx == {(0, 1), (1, 2), (3, 4)}  # not 4 -> 5 (8.5 s gap), nothing across
+
+
+def test_curriculum_starts_with_the_confident_half_and_ends_with_all() -> None:
+    conf = np.linspace(0.1, 1.0, 10).astype(np.float32)
+    first = curriculum_mask(conf, 0, 100)
+    assert first.sum() == 5 and first[-5:].all()
+    assert 5 < curriculum_mask(conf, 25, 100).sum() < 10
+    assert curriculum_mask(conf, 50, 100).all() and curriculum_mask(conf, 99, 100).all()
+    assert curriculum_mask(np.ones(4, np.float32), 0, 100).all()  # ties: all admitted
+
+
+def test_losses_are_zero_on_the_truth_and_ignore_missing_joints() -> None:
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.rand((6, 17, 2), generator=gen) * 0.5 + 0.25
+    w = torch.ones(6)
+    present = joints_present(gt)
+    pairs = torch.tensor([[0, 1], [1, 2]])
+    assert float(pose_loss(gt, gt, w, present, 0.1)) == 0.0
+    assert float(bone_loss(gt, gt, w, present, 0.1)) == pytest.approx(0.0, abs=1e-6)
+    assert float(smooth_loss(gt, gt, w, present, pairs, 0.1)) == 0.0
+    pred = gt.clone()
+    pred[:, 9] += 0.3  # a wrong left wrist ...
+    assert float(pose_loss(pred, gt, w, present, 0.1)) > 0
+    assert float(bone_loss(pred, gt, w, present, 0.1)) > 0
+    missing = gt.clone()
+    missing[:, 9] = 0.0  # ... counts for nothing where the truth has no wrist
+    assert float(pose_loss(pred, missing, w, joints_present(missing), 0.1)) == 0.0
+    # Moving the same way as the truth is smooth; jitter is not.
+    shifted = gt + 0.1
+    assert float(smooth_loss(shifted, gt, w, present, pairs, 0.1)) == pytest.approx(0, abs=1e-7)
+    jitter = gt.clone()
+    jitter[1] += 0.2
+    assert float(smooth_loss(jitter, gt, w, present, pairs, 0.1)) > 0
+
+
+def test_augmentations_are_seeded_and_dropout_only_at_the_end() -> None:
+    frames = torch.rand((4, 20, 56)) + 0.5
+    idx = torch.from_numpy(input_index(20, 56, "subcarrier_major"))
+    cfg = TrainConfig(epochs=10, dropout_last=2, noise=0.1, time_shift=3)
+    a = Augmenter(cfg, idx, torch.Generator().manual_seed(5))(frames, 9)
+    b = Augmenter(cfg, idx, torch.Generator().manual_seed(5))(frames, 9)
+    assert torch.equal(a, b)
+    dead = (a == 0).all(dim=2)  # subcarrier_major: row = subcarrier
+    assert dead.any()
+    early = Augmenter(cfg, idx, torch.Generator().manual_seed(5))(frames, 0)
+    assert not (early == 0).all(dim=2).any()
+    plain = Augmenter(TrainConfig(dropout_p=0.0), idx, torch.Generator())(frames, 9)
+    assert torch.equal(plain, frames.transpose(1, 2))
+
+
+def test_exported_weights_take_raw_amplitudes() -> None:
+    torch.manual_seed(0)
+    net = PoseNetV1().eval()
+    raw = np.random.default_rng(1).uniform(0, 60, (5, 56, 20)).astype(np.float32)
+    scale = 17.5
+    with torch.no_grad():
+        want = net(torch.from_numpy(raw / np.float32(scale))).numpy()
+    got = NumpyBackend(ModelBundle(export_weights(net, scale), BundleMetadata())).run(raw)
+    assert np.abs(got - want).max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("epochs", 0), ("lr", -1.0), ("layout", "columns"), ("noise", -0.1)]
+)
+def test_bad_config_is_a_config_error(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**{field: value})  # type: ignore[arg-type]
