@@ -1,5 +1,5 @@
 """The cog CLI: the appliance contract (``version | manifest | health | run``) plus the tools
-around it (``lint``, ``nodes``, ``pipelines``, ``simulate``).
+around it (``lint``, ``nodes``, ``pipelines``, ``simulate``, ``train``, ...).
 
 Exit status: 0 success; 2 configuration or usage error (one clear line, no traceback); 1 a
 runtime failure. Anything else is a bug and keeps its traceback. ``version`` and ``manifest``
@@ -93,6 +93,27 @@ def _parser() -> argparse.ArgumentParser:
         "--held-out", action="store_true", help="only the later 20 %% by ts_start (the test split)"
     )
     e.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+    t = sub.add_parser("train", help="train a pose_v1 bundle on camera-paired data (torch)")
+    t.add_argument("--data", type=Path, required=True, help="paired data (*.paired.jsonl[.gz])")
+    t.add_argument("--out", type=Path, required=True, help="bundle to write (.safetensors)")
+    for flag, kind, default, what in (
+        ("--epochs", int, 400, "full-batch epochs"),
+        ("--seed", int, 0, "seed (same seed, data and threads: same bytes)"),
+        ("--lr", float, 1e-3, "AdamW learning rate"),
+        ("--weight-decay", float, 0.01, "AdamW weight decay"),
+        ("--restart-every", int, 50, "epochs per cosine warm restart"),
+        ("--beta", float, 0.1, "SmoothL1 beta"),
+        ("--dropout-last", int, 50, "10 %% subcarrier dropout in the last N epochs"),
+        ("--layout", str, "flat_frame_major", "flat_frame_major (pose_v1) or subcarrier_major"),
+        ("--bone-loss", float, 0.0, "weight of the bone-length loss (0: off)"),
+        ("--smooth-loss", float, 0.0, "weight of the temporal-smoothness loss (0: off)"),
+        ("--noise", float, 0.0, "Gaussian noise sigma, relative to the amplitude scale"),
+        ("--time-shift", int, 0, "roll windows by up to N frames"),
+        ("--threads", int, 2, "torch CPU threads"),
+    ):
+        t.add_argument(flag, type=kind, default=default, help=f"{what} (default {default})")
+    t.add_argument("--curriculum", action="store_true", help="high-conf records first")
     return p
 
 

@@ -194,6 +194,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from posecog.nodes.model.training import TrainConfig, require_extras, train
+
+    config = TrainConfig(
+        epochs=args.epochs, seed=args.seed, lr=args.lr, weight_decay=args.weight_decay,
+        restart_every=args.restart_every, beta=args.beta, dropout_last=args.dropout_last,
+        layout=args.layout, bone_loss=args.bone_loss, smooth_loss=args.smooth_loss,
+        curriculum=args.curriculum, noise=args.noise, time_shift=args.time_shift,
+        threads=args.threads,
+    )  # fmt: skip
+    require_extras()  # before reading the data: a missing extra is the first thing to say
+    result = train(args.data, args.out, config, progress=sys.stderr)
+    print(result.metrics.format_table(result.baseline))
+    print(f"wrote {result.results_path}, {', '.join(str(p) for p in result.plots)}")
+    print(result.summary(), file=sys.stderr)
+    return 0
+
+
 def cmd_config_schema(_args: argparse.Namespace) -> int:
     print(json.dumps(runtime_config_schema(), indent=2))
     return 0
@@ -207,6 +225,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "health": cmd_health,
     "simulate": cmd_simulate,
     "evaluate": cmd_evaluate,
+    "train": cmd_train,
     "export-onnx": cmd_export_onnx,
     "config-schema": cmd_config_schema,
 }
