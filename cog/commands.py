@@ -23,6 +23,8 @@ from .manifest import COG_ID
 from .pipelines import describe, resolve_pipeline, shipped_pipelines
 
 DEFAULT_PIPELINE = "replay"
+#: What ``run --config`` runs when the config names no pipeline: the appliance's live default.
+APPLIANCE_PIPELINE = "appliance"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -32,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started: dict[str, Any] = {"cog": COG_ID}
     if args.config is not None:
         cfg, params = load_runtime_config(args.config)
-        name = name or cfg.pipeline
+        name = name or cfg.pipeline or APPLIANCE_PIPELINE
         started["config"] = str(args.config)
     path = resolve_pipeline(name or DEFAULT_PIPELINE)
     params.update(parse_overrides(args.overrides))
@@ -99,7 +101,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 def cmd_pipelines(_args: argparse.Namespace) -> int:
     for name, path in shipped_pipelines().items():
-        print(f"{name:<14} {describe(path).splitlines()[0] if describe(path) else ''}")
+        summary = describe(path).split(". ")[0].rstrip(".")
+        print(f"{name:<12} {summary[:110]}")
     return 0
 
 

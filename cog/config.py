@@ -47,7 +47,9 @@ class RuntimeConfig(BaseModel):
         None, ge=0, le=1, description="Drop poses whose confidence is below this."
     )
     pipeline: str | None = Field(
-        None, description="Pipeline to run: a shipped name or a path (default: replay)."
+        None,
+        description="Pipeline to run: a shipped name or a path (default: appliance, the "
+        "live sensing-server poll).",
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Pipeline parameters, as with --set key=value."
