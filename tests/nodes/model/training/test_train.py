@@ -156,3 +156,22 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "matplotlib"
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_trains_and_reports(
+    sim: Sim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from posecog.cog.cli import main
+
+    out = tmp_path / "cli.safetensors"
+    argv = ["train", "--data", str(sim.paired), "--out", str(out), "--epochs", "2",
+            "--threads", "1", "--bone-loss", "0.2", "--time-shift", "1"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "PCK@20" in captured.out and "mean-pose" in captured.out
+    assert "trained 2 epochs" in captured.err and "samples/s" in captured.err
+    assert out.is_file() and (tmp_path / "cli.train_results.json").is_file()
+    assert main(["train", "--data", str(sim.paired), "--out", str(out), "--epochs", "0"]) == 2
+    assert "epochs must be >= 1; got 0" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
+    assert "not found" in capsys.readouterr().err
