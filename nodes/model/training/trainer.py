@@ -228,12 +228,17 @@ def _metadata(
         layout=cfg.layout,
         training_data=f"{data} (sha256 {prep.data.sha256}; {n} windows: {n_train} train, "
         f"{n - n_train} held out, the later part by ts_start)",
+        # Rounded: the numpy forward pass's last bits depend on the BLAS thread count, and
+        # the bundle's bytes must not.
         metrics={
-            **{f"pck@{k}": metrics.pck[k] / 100 for k in metrics.thresholds},
-            "mpjpe": metrics.mpjpe,
-            "baseline_pck@20": baseline.pck[20] / 100,
-            "baseline_pck@50": baseline.pck[50] / 100,
-            "baseline_mpjpe": baseline.mpjpe,
+            k: round(v, 6)
+            for k, v in {
+                **{f"pck@{k}": metrics.pck[k] / 100 for k in metrics.thresholds},
+                "mpjpe": metrics.mpjpe,
+                "baseline_pck@20": baseline.pck[20] / 100,
+                "baseline_pck@50": baseline.pck[50] / 100,
+                "baseline_mpjpe": baseline.mpjpe,
+            }.items()
         },
         notes=json.dumps(provenance, sort_keys=True),
     )
