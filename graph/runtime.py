@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from reactivex import abc
-from reactivex.scheduler import EventLoopScheduler
 
 from .build import BuiltGraph, build_graph
 from .context import BuildContext, RunServices
@@ -27,6 +26,7 @@ from .events import EventStream
 from .hop import Hop, PipelineLoop
 from .node import NodeKind
 from .registry import Registry
+from .scheduler import ThreadScheduler
 from .spec import NodeSpec, PipelineSpec
 
 __all__ = ["Runtime", "run_pipeline"]
@@ -61,12 +61,8 @@ class Runtime:
         self._failure: str | None = None
         self._pending_sinks: set[str] = set()
         self._lock = threading.Lock()
-        self._pipeline_scheduler = EventLoopScheduler(
-            thread_factory=lambda target: threading.Thread(
-                target=target, name="pipeline", daemon=True
-            )
-        )
-        self._source_schedulers: list[EventLoopScheduler] = []
+        self._pipeline_scheduler = ThreadScheduler("pipeline")
+        self._source_schedulers: list[ThreadScheduler] = []
         self.loop = PipelineLoop(self._pipeline_scheduler, self.services.idle_callbacks)
         self.hops: dict[str, Hop[Any]] = {}
         self.graph: BuiltGraph = build_graph(
@@ -79,11 +75,7 @@ class Runtime:
         )
 
     def _source_scheduler(self, node_id: str) -> abc.SchedulerBase:
-        sched = EventLoopScheduler(
-            thread_factory=lambda target: threading.Thread(
-                target=target, name=f"source:{node_id}", daemon=True
-            )
-        )
+        sched = ThreadScheduler(f"source:{node_id}")
         self._source_schedulers.append(sched)
         return sched
 
