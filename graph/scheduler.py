@@ -90,7 +90,7 @@ class ThreadScheduler(PeriodicScheduler, abc.DisposableBase):
     def now(self) -> datetime:
         return super().now
 
-    # -- the thread ---------------------------------------------------------------------------------
+    # -- the thread -----------------------------------------------------------------------------
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
