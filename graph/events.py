@@ -43,7 +43,12 @@ def _clean(value: Any) -> Any:
 
 
 def to_json_line(event: Event) -> str:
-    return json.dumps(_clean(event.envelope()), separators=(",", ":"), allow_nan=False)
+    """One compact JSON line; NaN/inf (invalid JSON) become null, walked only when present."""
+    envelope = event.envelope()
+    try:
+        return json.dumps(envelope, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_clean(envelope), separators=(",", ":"), allow_nan=False)
 
 
 class EventStream:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from .items import Pose, Presence, Vitals
 
 __all__ = ["OUTPUT_ITEMS", "item_event"]
@@ -23,7 +25,7 @@ def item_event(item: object, now: float, decimals: int = 4) -> tuple[str, dict[s
     arrived: float = getattr(item, "arrived", 0.0)
     latency = round((now - arrived) * 1e3, 3) if arrived else None
     if isinstance(item, Pose):
-        kps = [[round(float(x), decimals), round(float(y), decimals)] for x, y in item.keypoints]
+        kps = np.round(item.keypoints.astype(np.float64), decimals).tolist()
         return "pose.frame", {
             "tick": item.seq,
             "n_persons": 1,

@@ -174,3 +174,13 @@ nodes:
     assert [v for _, v in run.taps["nums"]] == [0, 2, 4]
     assert [v for _, v in run.taps["texts"]] == ["t0", "t1", "t2"]
     assert run.metrics.nodes["nums"].drops == {}  # routed, not dropped
+
+
+def test_event_lines_are_valid_json_even_with_nan() -> None:
+    import json
+    import math
+
+    from posecog.graph.events import to_json_line
+
+    line = to_json_line(Event("x", {"a": [1.0, math.nan], "b": {"c": math.inf}, "d": 2}))
+    assert json.loads(line)["fields"] == {"a": [1.0, None], "b": {"c": None}, "d": 2}
