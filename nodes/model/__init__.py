@@ -3,6 +3,8 @@
 ``load_model(path, backend)`` gives a ``PoseModel`` whose ``infer(frames[B, T, n_sc])`` returns
 ``(keypoints[B, 17, 2], confidence[B])``; ``backend`` is ``"numpy"``, ``"onnxruntime"`` or
 ``"stub"`` (no weights: a fixed skeleton with confidence 0). Backends agree within 1e-5.
+A bundle may declare a per-subcarrier input normalisation (``InputNorm``, see
+``model_input``); the backends apply it, callers always pass raw amplitudes.
 Nothing here loads anything at import time; onnxruntime is imported only when asked for.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 from .bundle import (
     KEYPOINT_NAMES,
     BundleMetadata,
+    InputNorm,
     Layout,
     ModelBundle,
     ModelError,
@@ -25,6 +28,7 @@ __all__ = [
     "KEYPOINT_NAMES",
     "BackendName",
     "BundleMetadata",
+    "InputNorm",
     "Layout",
     "ModelBundle",
     "ModelError",

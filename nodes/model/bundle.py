@@ -6,6 +6,10 @@ whose tensors are exactly pose_v1's (names and shapes) is taken to be the publis
 layout ``flat_frame_major``, the reinterpretation its reference runtime feeds it (see
 ``Layout``). Anything else without metadata is refused rather than guessed.
 
+Optional tensors ``input.mean`` / ``input.std`` (float32 ``[n_subcarriers]``) declare a
+per-subcarrier input normalisation (``model_input``); the metadata's ``normalization`` must say
+``per_subcarrier`` exactly when they are there. Without them the bundle takes raw amplitudes.
+
 ``sha256`` and ``source`` are always computed at load time, never trusted from the metadata.
 """
 
@@ -35,11 +39,13 @@ from .metadata import (
     ModelError,
     expected_shapes,
 )
+from .model_input import NORM_TENSORS, InputNorm, to_model_input
 
 __all__ = [
     "KEYPOINT_NAMES",
     "POSE_V1_SHA256",
     "BundleMetadata",
+    "InputNorm",
     "Layout",
     "ModelBundle",
     "ModelError",
@@ -52,22 +58,32 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelBundle:
-    """Weights (float32 arrays by tensor name) and their metadata."""
+    """Weights (float32 arrays by tensor name), their metadata and the input normalisation
+    (None: raw amplitudes). ``ModelError`` when ``metadata.normalization`` disagrees."""
 
     weights: dict[str, FloatArray]
     metadata: BundleMetadata
+    input_norm: InputNorm | None = None
+
+    def __post_init__(self) -> None:
+        _check_normalization(self.metadata, self.input_norm, "model bundle")
 
     @property
     def sha256(self) -> str:
         return self.metadata.sha256
 
 
-def to_model_input(frames: FloatArray, layout: Layout) -> FloatArray:
-    """``frames[B, T, n_sc]`` (frame-major) -> model input ``[B, n_sc, T]`` under ``layout``."""
-    b, t, n = frames.shape
-    if layout == "flat_frame_major":
-        return np.ascontiguousarray(frames).reshape(b, n, t)
-    return np.ascontiguousarray(frames.transpose(0, 2, 1))
+def _check_normalization(meta: BundleMetadata, norm: InputNorm | None, where: str) -> None:
+    if meta.normalization == "per_subcarrier" and norm is None:
+        raise ModelError(
+            f"{where}: metadata says normalization 'per_subcarrier' but tensors "
+            f"{list(NORM_TENSORS)} are missing"
+        )
+    if meta.normalization == "none" and norm is not None:
+        raise ModelError(
+            f"{where}: has tensors {list(NORM_TENSORS)} but metadata says normalization "
+            "'none'; set it to 'per_subcarrier' or drop the tensors"
+        )
 
 
 def _read_header(raw: bytes, where: str) -> dict[str, Any]:
@@ -164,21 +180,34 @@ def load_bundle(path: str | Path) -> ModelBundle:
         if not np.isfinite(arr).all():
             raise ModelError(f"{path}: tensor '{name}' holds non-finite values (NaN or inf)")
         weights[name] = np.ascontiguousarray(arr, dtype=np.float32)
+    norm = InputNorm.from_tensors(loaded, meta.n_subcarriers, str(path))
+    _check_normalization(meta, norm, str(path))
     sha = hashlib.sha256(raw).hexdigest()
     metrics = dict(meta.metrics)
     if sha == POSE_V1_SHA256 and not metrics:  # published seed-benchmark figures
         metrics = {"pck@20": 0.030, "pck@50": 0.185, "mpjpe": 0.093}
-    return ModelBundle(weights, replace(meta, sha256=sha, source=str(path), metrics=metrics))
+    meta = replace(meta, sha256=sha, source=str(path), metrics=metrics)
+    return ModelBundle(weights, meta, norm)
 
 
 def save_bundle(
-    path: str | Path, weights: Mapping[str, FloatArray], metadata: BundleMetadata
+    path: str | Path,
+    weights: Mapping[str, FloatArray],
+    metadata: BundleMetadata,
+    input_norm: InputNorm | None = None,
 ) -> str:
-    """Write weights with metadata embedded in the header; returns the file's sha256.
+    """Write weights (and ``input_norm``'s tensors) with metadata embedded in the header;
+    returns the file's sha256.
 
-    The weights are checked against the architecture first, so a saved bundle always loads.
+    The weights, the normalisation and its agreement with ``metadata.normalization`` are
+    checked first, so a saved bundle always loads.
     """
     path = Path(path)
+    _check_normalization(metadata, input_norm, "cannot save")
+    if input_norm is not None:  # re-check: the dataclass may have been built unchecked
+        input_norm = InputNorm.checked(
+            input_norm.mean, input_norm.std, metadata.n_subcarriers, "cannot save"
+        )
     shapes = expected_shapes(metadata.architecture, metadata.n_subcarriers)
     for name, shape in shapes.items():
         if name not in weights or tuple(weights[name].shape) != shape:
@@ -186,7 +215,10 @@ def save_bundle(
             raise ModelError(
                 f"cannot save: tensor '{name}' must have shape {list(shape)}; got {got}"
             )
+    if set(NORM_TENSORS) & set(weights):
+        raise ModelError(f"cannot save: pass {list(NORM_TENSORS)} as input_norm, not as weights")
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    tensors.update(input_norm.tensors() if input_norm is not None else {})
     raw = st_save(tensors, metadata={METADATA_KEY: json.dumps(metadata.to_json(), sort_keys=True)})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(raw)

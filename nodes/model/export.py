@@ -2,10 +2,12 @@
 
 The published ``pose_v1.onnx`` cannot run: its weights sit in an external data file that was
 never published. This export embeds the initializers in the file itself, so the one file is
-the whole model. The ONNX input ``csi`` is ``[batch, n_subcarriers, window]`` in the model's
-own layout (for ``flat_frame_major`` bundles such as pose_v1: the window's frame-major flat
-buffer read as ``[56, 20]``, exactly as the reference runtime feeds it); the bundle's
-layout, keypoint names and weights sha256 travel in the ONNX ``metadata_props``.
+the whole model. The ONNX input ``csi`` is ``[batch, n_subcarriers, window]`` of *raw*
+amplitudes in the model's own layout (for ``flat_frame_major`` bundles such as pose_v1: the
+window's frame-major flat buffer read as ``[56, 20]``, exactly as the reference runtime feeds
+it). A bundle's per-subcarrier input normalisation is part of the graph (``Sub`` / ``Div``
+first, see ``onnx_graph``), so callers never normalise. The bundle's layout, normalisation,
+keypoint names and weights sha256 travel in the ONNX ``metadata_props``.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ def export_onnx(bundle_path: str | Path, out_path: str | Path | None = None) -> 
     for key, value in {
         "posecog.architecture": meta.architecture,
         "posecog.layout": meta.layout,
+        "posecog.normalization": meta.normalization,
         "posecog.weights_sha256": bundle.sha256,
         "posecog.keypoints": json.dumps(list(meta.keypoint_names)),
-        "posecog.input": f"csi[batch, {meta.n_subcarriers}, {meta.window}] float32 (layout "
-        f"{meta.layout})",
+        "posecog.input": f"csi[batch, {meta.n_subcarriers}, {meta.window}] float32, raw "
+        f"amplitudes (layout {meta.layout}"
+        + ("; the graph applies the per-subcarrier normalisation)" if bundle.input_norm else ")"),
     }.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

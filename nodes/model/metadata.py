@@ -1,4 +1,5 @@
-"""What a bundle declares about its weights: architecture, input layout, keypoints, provenance.
+"""What a bundle declares about its weights: architecture, input layout and normalisation,
+keypoints, provenance.
 
 Also the architectures' tensor shapes and ``ModelError``, so that both the bundle reader and
 the trainer check weights against one definition.
@@ -15,11 +16,13 @@ __all__ = [
     "KEYPOINT_NAMES",
     "LAYOUTS",
     "METADATA_KEY",
+    "NORMALIZATIONS",
     "POSE_V1_SHA256",
     "SIDECAR_SUFFIX",
     "BundleMetadata",
     "Layout",
     "ModelError",
+    "Normalization",
     "expected_shapes",
 ]
 
@@ -30,6 +33,12 @@ __all__ = [
 #: ``subcarrier_major``: a true transpose ``frames.T`` (row k = subcarrier k over time).
 Layout = Literal["flat_frame_major", "subcarrier_major"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)
+
+#: How raw amplitudes are scaled before the layout mapping (``model_input``). ``none``: not at
+#: all (pose_v1). ``per_subcarrier``: ``(frames[..., k] - mean[k]) / std[k]`` with the
+#: bundle's ``input.mean`` / ``input.std`` tensors, which must then be present.
+Normalization = Literal["none", "per_subcarrier"]
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 
 METADATA_KEY = "posecog.bundle"
 SIDECAR_SUFFIX = ".bundle.json"
@@ -69,10 +78,12 @@ def expected_shapes(architecture: str, n_subcarriers: int = 56) -> dict[str, tup
 
 @dataclass(frozen=True)
 class BundleMetadata:
-    """What a bundle says about its weights. ``window`` is frames per input (T)."""
+    """What a bundle says about its weights. ``window`` is frames per input (T).
+    ``normalization`` must agree with the file's tensors (checked when a bundle is built)."""
 
     architecture: str = "pose_v1"
     layout: Layout = "flat_frame_major"
+    normalization: Normalization = "none"
     n_subcarriers: int = 56
     window: int = 20
     keypoint_names: tuple[str, ...] = KEYPOINT_NAMES
@@ -108,6 +119,11 @@ class BundleMetadata:
             raise ModelError(f"{where}: bad bundle metadata: {exc}") from None
         if meta.layout not in LAYOUTS:
             raise ModelError(f"{where}: layout must be one of {list(LAYOUTS)}; got {meta.layout!r}")
+        if meta.normalization not in NORMALIZATIONS:
+            raise ModelError(
+                f"{where}: normalization must be one of {list(NORMALIZATIONS)}; "
+                f"got {meta.normalization!r}"
+            )
         if meta.keypoint_names != KEYPOINT_NAMES:
             raise ModelError(
                 f"{where}: keypoint_names must be the COCO-17 order {list(KEYPOINT_NAMES)}"

@@ -3,6 +3,9 @@
 Internally activations are kept time-major ``[B, T, C]`` so that each dilated convolution is one
 GEMM: the K shifted (dilated, zero outside the window) copies of the input are laid side by
 side into ``[B*T, K*C]`` and multiplied by the weights rearranged once to ``[K*C, C_out]``.
+
+A bundle's input normalisation (``model_input``) is applied here, on the input already in the
+model's layout, with mean and std mapped to that layout (and time-major) once at load.
 """
 
 from __future__ import annotations
@@ -30,12 +33,19 @@ def sigmoid(x: FloatArray) -> FloatArray:
 
 
 class NumpyBackend:
-    """Runs pose_v1 on ``x[B, n_sc, T]`` (the model's own input layout) -> ``[B, 17, 2]``."""
+    """Runs pose_v1 on ``x[B, n_sc, T]`` (the model's own input layout, raw amplitudes) ->
+    ``[B, 17, 2]``. With a normalised bundle ``T`` must be the bundle's window."""
 
     name = "numpy"
 
     def __init__(self, bundle: ModelBundle) -> None:
         w = bundle.weights
+        #: (mean, std), each [T, n_sc]: the layout-mapped statistics, transposed like x.
+        self._norm: tuple[FloatArray, FloatArray] | None = None
+        if bundle.input_norm is not None:
+            meta = bundle.metadata
+            mean_l, std_l = bundle.input_norm.in_layout(meta.layout, meta.window)
+            self._norm = (np.ascontiguousarray(mean_l.T), np.ascontiguousarray(std_l.T))
         self._convs: list[tuple[FloatArray, FloatArray, int, int, int]] = []
         for prefix, pad, dil in CONV_LAYERS:
             weight = w[f"{prefix}.weight"]  # [C_out, C_in, K]
@@ -50,6 +60,8 @@ class NumpyBackend:
         """``x[B, n_sc, T]`` float32 -> keypoints ``[B, 17, 2]`` in (0, 1)."""
         b, _, t = x.shape
         h: FloatArray = np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32)
+        if self._norm is not None:
+            h = (h - self._norm[0]) / self._norm[1]  # a fresh array: the caller's x is kept
         for mat, bias, pad, dil, k in self._convs:
             c = h.shape[2]
             # cols[b, i, tap*C + c] = h[b, i + tap*dil - pad, c], zero outside [0, T).

@@ -1,8 +1,12 @@
 """Build an ONNX model of pose_v1 from a bundle's weights with ``onnx.helper`` (no torch).
 
-Opset 17. Input ``csi`` float32 ``[batch, n_sc, T]`` (the model's own layout: the caller applies
-the bundle's ``Layout`` first), output ``keypoints`` float32 ``[batch, 17, 2]``. The batch and
-time dimensions are symbolic. Initializers keep the safetensors tensor names.
+Opset 17. Input ``csi`` float32 ``[batch, n_sc, T]``: raw amplitudes in the model's own layout
+(the caller applies the bundle's ``Layout`` first); output ``keypoints`` float32
+``[batch, 17, 2]``. Initializers keep the safetensors tensor names. The batch dimension is
+symbolic; time is symbolic too unless the bundle normalises its input: then the graph starts
+with ``Sub`` and ``Div`` by the initializers ``input.mean_layout`` / ``input.std_layout``
+(``[1, n_sc, T]``, the bundle's ``input.mean`` / ``input.std`` mapped to the layout, see
+``model_input``) and ``T`` is fixed to the bundle's window.
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ def build_onnx(bundle: ModelBundle) -> Any:
     inits.append(numpy_helper.from_array(np.array([-1, 17, 2], dtype=np.int64), "out_shape"))
     nodes = []
     prev = "csi"
+    time: str | int = "time"
+    if bundle.input_norm is not None:
+        time = meta.window
+        mean_l, std_l = bundle.input_norm.in_layout(meta.layout, meta.window)
+        inits += [
+            numpy_helper.from_array(mean_l[None], "input.mean_layout"),
+            numpy_helper.from_array(std_l[None], "input.std_layout"),
+        ]
+        nodes += [
+            helper.make_node("Sub", ["csi", "input.mean_layout"], ["centred"], name="centre"),
+            helper.make_node("Div", ["centred", "input.std_layout"], ["scaled"], name="scale"),
+        ]
+        prev = "scaled"
     for i, (prefix, pad, dil) in enumerate(CONV_LAYERS, start=1):
         nodes.append(
             helper.make_node(
@@ -61,7 +78,7 @@ def build_onnx(bundle: ModelBundle) -> Any:
         f"posecog_{meta.architecture}",
         [
             helper.make_tensor_value_info(
-                "csi", TensorProto.FLOAT, ["batch", meta.n_subcarriers, "time"]
+                "csi", TensorProto.FLOAT, ["batch", meta.n_subcarriers, time]
             )
         ],
         [helper.make_tensor_value_info("keypoints", TensorProto.FLOAT, ["batch", 17, 2])],
@@ -78,6 +95,7 @@ def build_onnx(bundle: ModelBundle) -> Any:
         {
             "architecture": meta.architecture,
             "layout": meta.layout,
+            "normalization": meta.normalization,
             "window": str(meta.window),
             "sha256": meta.sha256,
         },

@@ -1,7 +1,9 @@
 """``PoseModel``: one interface over the numpy, onnxruntime and stub backends.
 
-The model owns its input layout: callers pass windows as they flow (``frames[B, T, n_sc]``,
-frame-major, arrival order) and the model maps them onto its input with the bundle's layout.
+The model owns its input layout and normalisation: callers pass windows as they flow
+(``frames[B, T, n_sc]``, frame-major, arrival order, raw amplitudes); the model maps them onto
+its input with the bundle's layout and the backend applies the bundle's normalisation, if any
+(``model_input``). Confidence is computed on the raw frames.
 Not thread-safe: use one model from one thread (the pipeline thread).
 """
 
@@ -56,7 +58,8 @@ class PoseModel:
         return self.bundle.sha256 if self.bundle is not None else None
 
     def describe(self) -> dict[str, Any]:
-        """Fields of the ``model.loaded`` event: backend, sha256, path, architecture, layout."""
+        """Fields of the ``model.loaded`` event: backend, sha256, path, architecture, layout,
+        normalization."""
         meta = self.bundle.metadata if self.bundle is not None else None
         info: dict[str, Any] = {
             "backend": self.backend,
@@ -64,6 +67,7 @@ class PoseModel:
             "path": meta.source if meta else None,
             "architecture": meta.architecture if meta else None,
             "layout": self.layout if meta else None,
+            "normalization": meta.normalization if meta else None,
         }
         if self.is_stub:
             info["reason"] = self.stub_reason
@@ -79,10 +83,10 @@ class PoseModel:
         if x.ndim != 3 or x.shape[1:] != (self.window, self.n_subcarriers):
             want = f"[B, {self.window}, {self.n_subcarriers}]"
             raise ValueError(f"frames must have shape {want}; got {list(x.shape)}")
-        keypoints = self._runner.run(to_model_input(x, self.layout))
+        keypoints = self._runner.run(to_model_input(x, self.layout))  # normalised in there
         if self.is_stub:
             return keypoints, np.zeros(x.shape[0], dtype=np.float32)
-        return keypoints, window_confidence(x, keypoints)
+        return keypoints, window_confidence(x, keypoints)  # raw amplitudes: input quality
 
 
 def load_model(
