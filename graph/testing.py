@@ -86,6 +86,21 @@ def _timed(items: Iterable[Any]) -> list[Timed]:
     return out
 
 
+def _virtual_run(
+    start: float, base_dir: Path | None
+) -> tuple[TestScheduler, RunServices, list[Event]]:
+    """A virtual-time scheduler starting at ``start`` and run services whose clocks (event
+    stamps and the processing clock) are that scheduler's; events are collected in a list."""
+    sched = TestScheduler(initial_clock=start)
+    events: list[Event] = []
+    stream = EventStream(wall_clock=lambda: sched.clock)
+    stream.listen(events.append)
+    services = RunServices(
+        events=stream, clock=lambda: sched.clock, base_dir=base_dir or Path.cwd()
+    )
+    return sched, services, events
+
+
 @dataclass
 class NodeRun:
     items: list[Timed]
@@ -116,13 +131,7 @@ def run_node(
     reg = registry
     k: NodeKind = reg.get(kind)
     cfg = k.config.model_validate(dict(config or {}))
-    sched = TestScheduler(initial_clock=start)
-    events: list[Event] = []
-    stream = EventStream(wall_clock=lambda: sched.clock)
-    stream.listen(events.append)
-    services = RunServices(
-        events=stream, clock=lambda: sched.clock, base_dir=base_dir or Path.cwd()
-    )
+    sched, services, events = _virtual_run(start, base_dir)
     ctx = BuildContext(kind, kind, services, sched)
     run = NodeRun([], events, services.metrics)
     built = k.build(cfg, ctx)
@@ -178,13 +187,7 @@ def run_pipeline_test(
     spec, problems = lint_file(source, reg, overrides, text=text)
     if problems:
         raise LintError(problems)
-    sched = TestScheduler(initial_clock=start)
-    events: list[Event] = []
-    stream = EventStream(wall_clock=lambda: sched.clock)
-    stream.listen(events.append)
-    services = RunServices(
-        events=stream, clock=lambda: sched.clock, base_dir=base_dir or Path.cwd()
-    )
+    sched, services, events = _virtual_run(start, base_dir)
     replace = {
         nid: feed(sched, _timed(items), idle=services.idle_callbacks)
         for nid, items in (feeds or {}).items()

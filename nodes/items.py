@@ -13,9 +13,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CsiFrame", "CsiWindow", "FloatArray", "Pose", "Presence", "Vitals"]
+__all__ = ["KEYPOINT_NAMES", "CsiFrame", "CsiWindow", "FloatArray", "Pose", "Presence", "Vitals"]
 
 FloatArray = npt.NDArray[np.float32]
+
+#: COCO-17 keypoint order of every ``Pose``, model bundle and ground truth.
+KEYPOINT_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from posecog.nodes.items import KEYPOINT_NAMES
+
 __all__ = [
     "CAMERA",
     "COCO_KEYPOINTS",
@@ -28,12 +30,7 @@ __all__ = [
 
 F64 = npt.NDArray[np.float64]
 
-COCO_KEYPOINTS: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+COCO_KEYPOINTS: tuple[str, ...] = KEYPOINT_NAMES
 
 #: Segment lengths (m) of the figure: a 1.75 m adult.
 TRUNK, NECK, UPPER_ARM, FOREARM, THIGH, SHIN = 0.52, 0.20, 0.29, 0.26, 0.45, 0.43
