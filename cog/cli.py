@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     ):
         t.add_argument(flag, type=kind, default=default, help=f"{what} (default {default})")
     t.add_argument("--curriculum", action="store_true", help="high-conf records first")
+    t.add_argument(
+        "--normalize",
+        choices=["subcarrier", "scalar", "none"],
+        default="subcarrier",
+        help="input scaling: per-subcarrier z-score stored in the bundle (default), one RMS "
+        "scale folded into the weights, or raw amplitudes",
+    )
     return p
 
 

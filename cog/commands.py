@@ -203,9 +203,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         epochs=args.epochs, seed=args.seed, lr=args.lr, weight_decay=args.weight_decay,
         restart_every=args.restart_every, beta=args.beta, dropout_last=args.dropout_last,
-        layout=args.layout, bone_loss=args.bone_loss, smooth_loss=args.smooth_loss,
-        curriculum=args.curriculum, noise=args.noise, time_shift=args.time_shift,
-        threads=args.threads,
+        layout=args.layout, normalize=args.normalize, bone_loss=args.bone_loss,
+        smooth_loss=args.smooth_loss, curriculum=args.curriculum, noise=args.noise,
+        time_shift=args.time_shift, threads=args.threads,
     )  # fmt: skip
     require_extras()  # before reading the data: a missing extra is the first thing to say
     result = train(args.data, args.out, config, progress=sys.stderr)

@@ -6,13 +6,17 @@ No torch here: the CLI builds and checks a ``TrainConfig`` before anything heavy
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from posecog.graph.errors import ConfigError
 
 from ..metadata import LAYOUTS, Layout
 
-__all__ = ["TrainConfig"]
+__all__ = ["NORMALIZE_MODES", "NormalizeMode", "TrainConfig"]
+
+#: How the trainer scales its input (``TrainConfig.normalize``).
+NormalizeMode = Literal["subcarrier", "scalar", "none"]
+NORMALIZE_MODES: tuple[str, ...] = get_args(NormalizeMode)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,13 @@ class TrainConfig:
     ``time_shift`` rolls each window by up to that many frames. ``threads`` is torch's
     intra-op thread count: results are bit-for-bit reproducible for the same config
     (threads included) on the same machine and torch version.
+
+    ``normalize`` (not part of pose_v1's recipe): ``subcarrier`` (default) z-scores each
+    subcarrier with the training split's mean and std and writes them into the bundle
+    (``input.mean`` / ``input.std``, applied by the runtime); ``scalar`` divides by the
+    training RMS amplitude and folds it into ``enc.c1.weight``; ``none`` trains on raw
+    amplitudes like pose_v1. The default because only per-subcarrier scaling generalised to
+    a freshly simulated recording (docs/model.md, "Input normalisation").
     """
 
     epochs: int = 400
@@ -39,6 +50,7 @@ class TrainConfig:
     dropout_last: int = 50
     dropout_p: float = 0.1
     layout: Layout = "flat_frame_major"
+    normalize: NormalizeMode = "subcarrier"
     train_fraction: float = 0.8
     bone_loss: float = 0.0
     smooth_loss: float = 0.0
@@ -57,6 +69,8 @@ class TrainConfig:
             (self.dropout_last >= 0, "dropout_last must be >= 0", self.dropout_last),
             (0 <= self.dropout_p < 1, "dropout_p must be in [0, 1)", self.dropout_p),
             (self.layout in LAYOUTS, f"layout must be one of {list(LAYOUTS)}", self.layout),
+            (self.normalize in NORMALIZE_MODES,
+             f"normalize must be one of {list(NORMALIZE_MODES)}", self.normalize),
             (0 < self.train_fraction < 1, "train_fraction must be in (0, 1)",
              self.train_fraction),
             (self.bone_loss >= 0, "bone_loss must be >= 0", self.bone_loss),
@@ -84,6 +98,11 @@ class TrainConfig:
         return {
             "augmentation": ", ".join(aug) or "none",
             "base_lr": self.lr,
+            "input_normalization": {
+                "subcarrier": "per-subcarrier z-score (training split), declared in the bundle",
+                "scalar": "divided by the training RMS amplitude, folded into enc.c1.weight",
+                "none": "raw amplitudes",
+            }[self.normalize],
             "batch_mode": "full_batch",
             "loss": f"SmoothL1 (Huber beta={self.beta:g}), conf-weighted",
             "optimizer": "AdamW",

@@ -1,5 +1,6 @@
 """Training data prepared once per run (numpy only): the split, the runtime's input mapping,
-the amplitude scale and the pairs of consecutive windows for the smoothness loss."""
+the input scaling (per-subcarrier statistics and RMS amplitude of the training split) and the
+pairs of consecutive windows for the smoothness loss."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ import numpy as np
 import numpy.typing as npt
 
 from posecog.graph.errors import ConfigError
+from posecog.nodes.items import FloatArray
 
-from ..bundle import to_model_input
 from ..metadata import Layout
+from ..model_input import InputNorm, to_model_input
 from ..paired import PairedSet, load_paired, split_by_time
+from .config import NormalizeMode
 
 __all__ = [
-    "Prepared", "consecutive_pairs", "curriculum_mask", "input_index", "prepare", "stream_ids",
+    "InputTransform", "Prepared", "consecutive_pairs", "curriculum_mask", "fit_input_norm",
+    "input_index", "input_transform", "prepare", "stream_ids",
 ]  # fmt: skip
 
 IntArray = npt.NDArray[np.int64]
 #: Windows further apart than this many times the typical spacing are not "consecutive".
 MAX_GAP_FACTOR = 1.5
+#: Per-subcarrier std floor, relative to the RMS amplitude (always-null bins get it: their
+#: normalised value is 0, never a division by zero).
+STD_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,45 @@ class Prepared:
     held_out: PairedSet
     gather: IntArray
     input_scale: float
+    input_norm: InputNorm
     pairs: IntArray
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """What the network is trained on, ``(frames - offset) / divisor`` (float32 ``[n_sc]``
+    each, raw amplitude units, before the layout mapping), and how the bundle reproduces it
+    on raw amplitudes: by declaring ``norm`` or by folding ``fold`` into ``enc.c1.weight``."""
+
+    offset: FloatArray
+    divisor: FloatArray
+    norm: InputNorm | None
+    fold: float
+
+
+def fit_input_norm(frames: FloatArray) -> tuple[InputNorm, float]:
+    """Per-subcarrier mean and (population) std of ``frames[N, T, n_sc]`` over windows and
+    frames, std floored at ``max(STD_FLOOR * rms, 1e-6)``; and the RMS amplitude (1.0 when
+    not positive and finite). Float64 sums: deterministic, independent of thread counts."""
+    f = np.asarray(frames, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(np.square(f))))
+    rms = rms if np.isfinite(rms) and rms > 0 else 1.0
+    mean, std = f.mean(axis=(0, 1)), f.std(axis=(0, 1))
+    std = np.maximum(std, max(STD_FLOOR * rms, 1e-6))
+    norm = InputNorm.checked(mean.astype(np.float32), std.astype(np.float32), f.shape[2], "train")
+    return norm, rms
+
+
+def input_transform(prep: Prepared, mode: NormalizeMode) -> InputTransform:
+    """The training input scaling of ``mode`` (see ``TrainConfig.normalize``)."""
+    n = prep.input_norm.mean.shape[0]
+    zeros, ones = np.zeros(n, np.float32), np.ones(n, np.float32)
+    if mode == "subcarrier":
+        return InputTransform(prep.input_norm.mean, prep.input_norm.std, prep.input_norm, 1.0)
+    if mode == "scalar":
+        scale = float(np.float32(prep.input_scale))
+        return InputTransform(zeros, np.full(n, scale, np.float32), None, scale)
+    return InputTransform(zeros, ones, None, 1.0)
 
 
 def input_index(window: int, n_subcarriers: int, layout: Layout) -> IntArray:
@@ -98,13 +143,14 @@ def prepare(
     if not np.array_equal(data.ts_start[order], train.ts_start):
         raise AssertionError("split_by_time order changed; stream ids would not line up")
     streams = stream_ids(data.ts_start)[order]
-    rms = float(np.sqrt(np.mean(np.square(train.frames, dtype=np.float64))))
+    norm, rms = fit_input_norm(train.frames)  # the training part only: nothing held out leaks
     return Prepared(
         data=data,
         train=train,
         held_out=held_out,
         gather=input_index(window, n_subcarriers, layout),
-        input_scale=rms if np.isfinite(rms) and rms > 0 else 1.0,
+        input_scale=rms,
+        input_norm=norm,
         pairs=consecutive_pairs(train.ts_start, streams),
     )
 

@@ -65,7 +65,9 @@ def export_weights(
     """The network's weights as float32 numpy arrays by pose_v1 tensor name, for inputs in raw
     amplitude units: the network was trained on ``x / input_scale``, and since convolution is
     linear and its zero padding is 0 in both units, dividing ``enc.c1.weight`` by the scale
-    gives exactly the same outputs on raw input (up to float rounding)."""
+    gives exactly the same outputs on raw input (up to float rounding). A per-subcarrier
+    mean cannot be folded that way (the padding would no longer be 0 after centring): such
+    bundles keep ``input_scale`` 1 and declare the normalisation instead."""
     state = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     shapes = expected_shapes("pose_v1", n_subcarriers)
     if set(state) != set(shapes):

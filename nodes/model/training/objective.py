@@ -79,20 +79,36 @@ def smooth_loss(
 
 
 class Augmenter:
-    """Turns scaled windows ``frames[B, T, n_sc]`` (frame-major, amplitude / input scale) into
-    model inputs ``[B, n_sc, T]`` through the runtime's mapping (``gather``), with the
-    augmentations of ``config`` drawn from ``generator`` in a fixed order (deterministic):
-    circular time shift, Gaussian noise on the live (non-zero) amplitudes clamped at 0, and,
-    in the last ``dropout_last`` epochs, whole subcarriers zeroed with probability
-    ``dropout_p`` (no rescaling: it mimics dead subcarriers, not regularising dropout)."""
+    """Turns raw windows ``frames[B, T, n_sc]`` (frame-major amplitudes) into model inputs
+    ``[B, n_sc, T]``: augmented, then ``(frames - offset) / divisor`` (``[n_sc]`` each, the
+    trainer's input scaling; identity when None), then the runtime's mapping (``gather``).
 
-    def __init__(self, config: TrainConfig, gather: torch.Tensor, generator: torch.Generator):
+    The augmentations of ``config`` act on the amplitudes, before the scaling, as the
+    disturbances they mimic would; drawn from ``generator`` in a fixed order (deterministic):
+    circular time shift, Gaussian noise of ``config.noise * noise_scale`` on the live (non-zero)
+    amplitudes clamped at 0, and, in the last ``dropout_last`` epochs, whole subcarriers zeroed
+    with probability ``dropout_p`` (no rescaling: it mimics dead subcarriers, which a
+    normalising runtime sees as ``-mean / std``, not regularising dropout)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        gather: torch.Tensor,
+        generator: torch.Generator,
+        scaling: tuple[torch.Tensor, torch.Tensor] | None = None,
+        noise_scale: float = 1.0,
+    ):
         self.config = config
         self.gather = gather
         self.generator = generator
+        self.scaling = scaling
+        self.noise_scale = noise_scale
 
     def model_input(self, frames: torch.Tensor) -> torch.Tensor:
+        """Scaled and mapped, no augmentation (held-out windows)."""
         b, t, n = frames.shape
+        if self.scaling is not None:
+            frames = (frames - self.scaling[0]) / self.scaling[1]
         return frames.reshape(b, t * n)[:, self.gather].reshape(b, n, t)
 
     def __call__(self, frames: torch.Tensor, epoch: int) -> torch.Tensor:
@@ -103,7 +119,7 @@ class Augmenter:
             idx = (torch.arange(t)[None, :] - shift) % t
             frames = frames.gather(1, idx[:, :, None].expand(b, t, n))
         if cfg.noise:
-            noise = torch.randn(frames.shape, generator=gen) * cfg.noise
+            noise = torch.randn(frames.shape, generator=gen) * (cfg.noise * self.noise_scale)
             frames = (frames + noise * (frames != 0)).clamp_min(0)
         if cfg.dropout_p and epoch >= cfg.epochs - cfg.dropout_last:
             keep = torch.rand((b, 1, n), generator=gen) >= cfg.dropout_p

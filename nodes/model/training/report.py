@@ -1,20 +1,76 @@
-"""What a training run leaves beside the bundle: ``train_results.json`` (pose_v1's shape),
-the loss-curve and per-joint PCK plots (matplotlib's Agg canvas, no GUI, no pyplot state),
-and the progress bar drawn on a terminal."""
+"""What a training run writes: the bundle's metadata, ``train_results.json`` (pose_v1's
+shape), the loss-curve and per-joint PCK plots (matplotlib's Agg canvas, no GUI, no pyplot
+state), and the progress bar drawn on a terminal."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from math import prod
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..metadata import expected_shapes
+from ..metadata import BundleMetadata, expected_shapes
 from ..metrics import PoseMetrics
 from .config import TrainConfig
 from .data import Prepared
 
-__all__ = ["ProgressBar", "artefact_paths", "results_json", "write_plots"]
+__all__ = ["ProgressBar", "artefact_paths", "bundle_metadata", "results_json", "write_plots"]
+
+_SCALING_NOTES = {
+    "subcarrier": "training saw (amplitude - input.mean) / input.std per subcarrier, fitted on "
+    "the training split; the bundle declares both tensors (normalization per_subcarrier) and "
+    "the runtime applies them, so it takes raw amplitudes",
+    "scalar": "training saw amplitude / input_scale; folded into enc.c1.weight, so the bundle "
+    "takes raw amplitudes like pose_v1",
+    "none": "training saw raw amplitudes, like pose_v1 (input_scale only sizes --noise)",
+}
+
+
+def bundle_metadata(
+    data: str | Path,
+    prep: Prepared,
+    cfg: TrainConfig,
+    metrics: PoseMetrics | None,
+    baseline: PoseMetrics | None,
+    torch_version: str,
+) -> BundleMetadata:
+    """Bundle metadata (no metrics while they are None). Only reproducible facts (no times,
+    no absolute paths the user did not give): the same data and config give the same bytes."""
+    n, n_train = len(prep.data), len(prep.train)
+    provenance = {
+        "trainer": "cog-pose-estimation train",
+        "torch": torch_version,
+        "data_path": str(data),
+        "data_sha256": prep.data.sha256,
+        "seed": cfg.seed,
+        "split": {"train": n_train, "held_out": n - n_train, "by": "ts_start, later part held out"},
+        "input_normalization": cfg.normalize,
+        "input_scale": prep.input_scale,
+        "input_scale_note": _SCALING_NOTES[cfg.normalize],
+        "hyperparameters": asdict(cfg),
+    }
+    scores: dict[str, float] = {}
+    if metrics is not None and baseline is not None:
+        scores = {
+            **{f"pck@{k}": metrics.pck[k] / 100 for k in metrics.thresholds},
+            "mpjpe": metrics.mpjpe,
+            "baseline_pck@20": baseline.pck[20] / 100,
+            "baseline_pck@50": baseline.pck[50] / 100,
+            "baseline_mpjpe": baseline.mpjpe,
+        }
+    return BundleMetadata(
+        architecture="pose_v1",
+        layout=cfg.layout,
+        normalization="per_subcarrier" if cfg.normalize == "subcarrier" else "none",
+        training_data=f"{data} (sha256 {prep.data.sha256}; {n} windows: {n_train} train, "
+        f"{n - n_train} held out, the later part by ts_start)",
+        # Rounded: the numpy forward pass's last bits depend on the BLAS thread count, and
+        # the bundle's bytes must not.
+        metrics={k: round(v, 6) for k, v in scores.items()},
+        notes=json.dumps(provenance, sort_keys=True),
+    )
 
 
 def artefact_paths(bundle: Path) -> tuple[Path, Path, Path]:
@@ -71,6 +127,7 @@ def results_json(
             "head": "Linear(128->256)->ReLU->Linear(256->34)->Sigmoid",
             "parameters": sum(prod(s) for s in expected_shapes("pose_v1").values()),
             "layout": cfg.layout,
+            "input_normalization": cfg.normalize,
         },
         **metrics.as_dict(),
         "baseline_mean_pose": baseline.as_dict(),

@@ -1,5 +1,9 @@
 """``train``: fit pose_v1 on a paired file and write the bundle, its results and plots.
 
+The input scaling (``TrainConfig.normalize``) is fitted on the training split and travels with
+the bundle: declared as ``input.mean`` / ``input.std`` (``subcarrier``, the default) or folded
+into the first convolution (``scalar``), so the runtime is always fed raw amplitudes.
+
 torch and matplotlib (the ``train`` extra) are imported when ``train`` runs, never at import.
 """
 
@@ -9,7 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -17,16 +21,17 @@ import numpy as np
 
 from posecog.graph.errors import ConfigError
 
-from ..bundle import BundleMetadata, ModelBundle, save_bundle, to_model_input
+from ..bundle import ModelBundle, save_bundle, to_model_input
 from ..evaluate import mean_pose
 from ..metrics import PoseMetrics, pose_metrics
 from ..numpy_backend import NumpyBackend
 from .config import TrainConfig
-from .data import Prepared, curriculum_mask, prepare
-from .report import ProgressBar, artefact_paths, results_json, write_plots
+from .data import InputTransform, Prepared, curriculum_mask, input_transform, prepare
+from .report import ProgressBar, artefact_paths, bundle_metadata, results_json, write_plots
 
 if TYPE_CHECKING:
     from .net import PoseNetV1
+    from .objective import Augmenter
 
 __all__ = ["TrainResult", "require_extras", "train"]
 
@@ -86,13 +91,24 @@ def _deterministic(threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(prev_det)
 
 
+def _augmenter(prep: Prepared, cfg: TrainConfig, transform: InputTransform) -> Augmenter:
+    import torch
+
+    from .objective import Augmenter
+
+    scaling = (torch.from_numpy(transform.offset), torch.from_numpy(transform.divisor))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    # Noise sigma stays relative to the RMS amplitude whatever the input scaling.
+    return Augmenter(cfg, torch.from_numpy(prep.gather), gen, scaling, prep.input_scale)
+
+
 def _fit(
-    prep: Prepared, cfg: TrainConfig, bar: ProgressBar
+    prep: Prepared, cfg: TrainConfig, aug: Augmenter, bar: ProgressBar
 ) -> tuple[PoseNetV1, dict[str, list[float]], float]:
     import torch
 
     from .net import PoseNetV1
-    from .objective import Augmenter, bone_loss, joints_present, pose_loss, smooth_loss
+    from .objective import bone_loss, joints_present, pose_loss, smooth_loss
 
     torch.manual_seed(cfg.seed)
     net = PoseNetV1()
@@ -100,12 +116,9 @@ def _fit(
     prior = np.clip(mean_pose(prep.train.keypoints), 0.01, 0.99).reshape(-1)
     with torch.no_grad():
         net.head.fc2.bias.copy_(torch.from_numpy(np.log(prior / (1 - prior))))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    aug = Augmenter(cfg, torch.from_numpy(prep.gather), gen)
-    scale = np.float32(prep.input_scale)
-    x_tr = torch.from_numpy(prep.train.frames / scale)
+    x_tr = torch.from_numpy(prep.train.frames)  # raw amplitudes: aug scales them
     y_tr, conf_tr = torch.from_numpy(prep.train.keypoints), torch.from_numpy(prep.train.conf)
-    x_ev = aug.model_input(torch.from_numpy(prep.held_out.frames / scale))
+    x_ev = aug.model_input(torch.from_numpy(prep.held_out.frames))
     y_ev, w_ev = torch.from_numpy(prep.held_out.keypoints), torch.from_numpy(prep.held_out.conf)
     p_tr, p_ev = joints_present(y_tr), joints_present(y_ev)
     pairs = torch.from_numpy(prep.pairs)
@@ -156,9 +169,9 @@ def train(
     it, ``<stem>.train_results.json``, ``<stem>.loss.png`` and ``<stem>.pck.png``.
 
     ``progress``: a stream for the per-epoch progress bar (drawn only if it is a terminal).
-    The held-out metrics are computed from the *exported* weights on the numpy backend, i.e.
-    exactly what the runtime will produce. Raises ``ConfigError`` for unusable data or a
-    missing ``train`` extra.
+    The held-out metrics are computed from the *exported* bundle (weights and declared input
+    normalisation) on the numpy backend, i.e. exactly what the runtime will produce. Raises
+    ``ConfigError`` for unusable data or a missing ``train`` extra.
     """
     cfg = config or TrainConfig()
     require_extras()
@@ -170,75 +183,39 @@ def train(
     prep = prepare(data, layout=cfg.layout, train_fraction=cfg.train_fraction)
     if float(prep.train.conf.sum()) <= 0:
         raise ConfigError(f"{data}: every training record has conf 0; nothing to learn from")
+    transform = input_transform(prep, cfg.normalize)
     with _deterministic(cfg.threads):
-        net, hist, seconds = _fit(prep, cfg, ProgressBar(progress))
+        aug = _augmenter(prep, cfg, transform)
+        net, hist, seconds = _fit(prep, cfg, aug, ProgressBar(progress))
         net.eval()
         with torch.no_grad():
-            x_ev = torch.from_numpy(to_model_input(prep.held_out.frames, cfg.layout))
-            torch_pred = net(x_ev / float(np.float32(prep.input_scale))).numpy()
-    weights = export_weights(net, prep.input_scale)
+            torch_pred = net(aug.model_input(torch.from_numpy(prep.held_out.frames))).numpy()
+    weights = export_weights(net, transform.fold)
     held = prep.held_out
-    pred = NumpyBackend(ModelBundle(weights, BundleMetadata())).run(
+    # Provisional metadata (no metrics yet) so the check runs the bundle as it will be saved.
+    provisional = bundle_metadata(data, prep, cfg, None, None, torch.__version__)
+    pred = NumpyBackend(ModelBundle(weights, provisional, transform.norm)).run(
         to_model_input(held.frames, cfg.layout)
     )
     export_diff = float(np.abs(pred - torch_pred).max())
     if not export_diff <= EXPORT_TOLERANCE:
-        raise AssertionError(f"exported weights disagree with torch by {export_diff:.3g}")
+        raise AssertionError(f"exported bundle disagrees with torch by {export_diff:.3g}")
     metrics = pose_metrics(pred, held.keypoints, held.conf)
     baseline_pred = np.broadcast_to(mean_pose(prep.train.keypoints), held.keypoints.shape)
     baseline = pose_metrics(baseline_pred, held.keypoints, held.conf)
-    meta = _metadata(data, prep, cfg, metrics, baseline, torch.__version__)
-    sha = save_bundle(out, weights, meta)
+    meta = bundle_metadata(data, prep, cfg, metrics, baseline, torch.__version__)
+    sha = save_bundle(out, weights, meta, transform.norm)
+    norm = transform.norm
     results = results_json(
         prep, cfg, hist, metrics, baseline, seconds,
         extra={"bundle": {"path": str(out), "sha256": sha}, "export_max_abs_diff": export_diff,
-               "input_scale": prep.input_scale, "backend": f"torch-cpu {torch.__version__}"},
+               "input_scale": prep.input_scale, "backend": f"torch-cpu {torch.__version__}",
+               "input_normalization": {
+                   "mode": cfg.normalize,
+                   "mean": None if norm is None else norm.mean.tolist(),
+                   "std": None if norm is None else norm.std.tolist()}},
     )  # fmt: skip
     results_path, loss_png, pck_png = artefact_paths(out)
     results_path.write_text(json.dumps(results, indent=2) + "\n")
     write_plots(results, baseline, loss_png, pck_png)
     return TrainResult(out, sha, results_path, (loss_png, pck_png), results, metrics, baseline)
-
-
-def _metadata(
-    data: str | Path,
-    prep: Prepared,
-    cfg: TrainConfig,
-    metrics: PoseMetrics,
-    baseline: PoseMetrics,
-    torch_version: str,
-) -> BundleMetadata:
-    """Bundle metadata. Only reproducible facts (no times, no absolute paths the user did not
-    give), so the same data and config give the same bundle bytes."""
-    n, n_train = len(prep.data), len(prep.train)
-    provenance = {
-        "trainer": "cog-pose-estimation train",
-        "torch": torch_version,
-        "data_path": str(data),
-        "data_sha256": prep.data.sha256,
-        "seed": cfg.seed,
-        "split": {"train": n_train, "held_out": n - n_train, "by": "ts_start, later part held out"},
-        "input_scale": prep.input_scale,
-        "input_scale_note": "training saw amplitude / input_scale; folded into enc.c1.weight, "
-        "so the bundle takes raw amplitudes like pose_v1",
-        "hyperparameters": asdict(cfg),
-    }
-    return BundleMetadata(
-        architecture="pose_v1",
-        layout=cfg.layout,
-        training_data=f"{data} (sha256 {prep.data.sha256}; {n} windows: {n_train} train, "
-        f"{n - n_train} held out, the later part by ts_start)",
-        # Rounded: the numpy forward pass's last bits depend on the BLAS thread count, and
-        # the bundle's bytes must not.
-        metrics={
-            k: round(v, 6)
-            for k, v in {
-                **{f"pck@{k}": metrics.pck[k] / 100 for k in metrics.thresholds},
-                "mpjpe": metrics.mpjpe,
-                "baseline_pck@20": baseline.pck[20] / 100,
-                "baseline_pck@50": baseline.pck[50] / 100,
-                "baseline_mpjpe": baseline.mpjpe,
-            }.items()
-        },
-        notes=json.dumps(provenance, sort_keys=True),
-    )

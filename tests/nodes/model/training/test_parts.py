@@ -1,5 +1,6 @@
-"""The trainer's parts: the runtime's input mapping, streams and pairs, the curriculum, the
-losses, the augmentations, the scale folded into the exported weights, config errors."""
+"""The trainer's parts: the runtime's input mapping, the input scaling, streams and pairs,
+the curriculum, the losses, the augmentations, the scale folded into the exported weights,
+config errors."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ torch = pytest.importorskip("torch", reason="the train extra is not installed")
 
 from posecog.graph.errors import ConfigError  # noqa: E402
 from posecog.nodes.model import BundleMetadata, ModelBundle, to_model_input  # noqa: E402
+from posecog.nodes.model.model_input import InputNorm  # noqa: E402
 from posecog.nodes.model.numpy_backend import NumpyBackend  # noqa: E402
 from posecog.nodes.model.training import TrainConfig  # noqa: E402
 from posecog.nodes.model.training.data import (  # noqa: E402
+    Prepared,
     consecutive_pairs,
     curriculum_mask,
+    fit_input_norm,
     input_index,
+    input_transform,
     stream_ids,
 )
 from posecog.nodes.model.training.net import PoseNetV1, export_weights  # noqa: E402
@@ -36,6 +41,56 @@ def test_gather_index_is_the_runtime_mapping(layout: str) -> None:
     aug = Augmenter(cfg, torch.from_numpy(idx), torch.Generator())
     got = aug.model_input(torch.from_numpy(frames)).numpy()
     assert np.array_equal(got, to_model_input(frames, layout))  # type: ignore[arg-type]
+
+
+def test_input_statistics_per_subcarrier_with_a_floor_for_null_bins() -> None:
+    rng = np.random.default_rng(2)
+    frames = rng.uniform(5, 25, (30, 20, 56)).astype(np.float32)
+    frames[:, :, [0, 27, 30]] = 0.0  # always-null bins
+    frames[:, :, 5] = 7.0  # a constant live bin
+    norm, rms = fit_input_norm(frames)
+    f64 = frames.astype(np.float64)
+    assert rms == pytest.approx(np.sqrt(np.mean(f64**2)))
+    np.testing.assert_allclose(norm.mean, f64.mean(axis=(0, 1)), rtol=1e-6)
+    live = [k for k in range(56) if k not in (0, 5, 27, 30)]
+    np.testing.assert_allclose(norm.std[live], f64.std(axis=(0, 1))[live], rtol=1e-6)
+    floor = np.float32(1e-3 * rms)
+    assert (norm.std[[0, 5, 27, 30]] == floor).all()
+    scaled = norm.apply(frames)
+    assert np.isfinite(scaled).all() and (scaled[:, :, [0, 5, 27, 30]] == 0).all()
+    assert fit_input_norm(np.zeros((2, 20, 56), np.float32))[0].std.min() > 0  # 1e-6 floor
+
+
+def test_input_transform_modes() -> None:
+    norm = InputNorm.checked(np.arange(56.0, dtype=np.float32), np.full(56, 2.0, np.float32),
+                             56, "t")  # fmt: skip
+    prep = Prepared(None, None, None, input_index(20, 56, "subcarrier_major"), 12.5, norm, None)  # type: ignore[arg-type]
+    sub = input_transform(prep, "subcarrier")
+    assert sub.norm is norm and sub.fold == 1.0 and (sub.offset == norm.mean).all()
+    scalar = input_transform(prep, "scalar")
+    assert scalar.norm is None and scalar.fold == 12.5 and (scalar.divisor == 12.5).all()
+    none = input_transform(prep, "none")
+    assert none.norm is None and none.fold == 1.0
+    assert (none.offset == 0).all() and (none.divisor == 1).all()
+
+
+@pytest.mark.parametrize("layout", ["flat_frame_major", "subcarrier_major"])
+def test_augmenter_scales_like_the_runtime_and_drops_raw_amplitudes(layout: str) -> None:
+    rng = np.random.default_rng(3)
+    frames = rng.uniform(5, 25, (4, 20, 56)).astype(np.float32)
+    norm = fit_input_norm(frames)[0]
+    idx = torch.from_numpy(input_index(20, 56, layout))  # type: ignore[arg-type]
+    scaling = (torch.from_numpy(norm.mean), torch.from_numpy(norm.std))
+    cfg = TrainConfig(epochs=10, dropout_last=2, dropout_p=0.5)
+    aug = Augmenter(cfg, idx, torch.Generator().manual_seed(1), scaling)
+    got = aug.model_input(torch.from_numpy(frames)).numpy()
+    np.testing.assert_array_equal(got, to_model_input(norm.apply(frames), layout))  # type: ignore[arg-type]
+    # Dropout zeroes amplitudes, which the scaled input shows as -mean/std (a dead subcarrier
+    # as a normalising runtime sees it), not as 0.
+    dropped = aug(torch.from_numpy(frames), 9).numpy()
+    dead_value = to_model_input(norm.apply(np.zeros_like(frames)), layout)  # type: ignore[arg-type]
+    dead = np.isclose(dropped, dead_value, atol=1e-6)
+    assert dead.any() and not np.isclose(dropped, 0, atol=1e-6).all()
 
 
 def test_streams_restart_where_time_goes_back_and_pairs_skip_gaps() -> None:
@@ -107,7 +162,8 @@ def test_exported_weights_take_raw_amplitudes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("epochs", 0), ("lr", -1.0), ("layout", "columns"), ("noise", -0.1)]
+    ("field", "value"),
+    [("epochs", 0), ("lr", -1.0), ("layout", "columns"), ("noise", -0.1), ("normalize", "l2")],
 )
 def test_bad_config_is_a_config_error(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=field):

@@ -1,6 +1,7 @@
 """``train()`` end to end on a tiny simulated paired set: the loss falls, the bundle loads on
-both backends and runs in the replay pipeline, the run is reproducible bit for bit, and the
-results file and plots are written. A few epochs each: the whole file takes seconds."""
+both backends and runs in the replay pipeline, it declares the training split's per-subcarrier
+normalisation, its metrics are what ``evaluate`` finds, the run is reproducible bit for bit,
+and the results file and plots are written. A few epochs each: the whole file takes seconds."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ pytest.importorskip("torch", reason="the train extra is not installed (scripts/s
 from posecog.cog.pipelines import resolve_pipeline
 from posecog.graph.testing import run_pipeline_test
 from posecog.nodes.model import load_bundle, load_model
+from posecog.nodes.model.evaluate import evaluate
 from posecog.nodes.model.paired import load_paired, split_by_time
 from posecog.nodes.model.training import TrainConfig, TrainResult, train
+from posecog.nodes.model.training.data import fit_input_norm
 from posecog.nodes.registry import default_registry
 from posecog.nodes.sim import SimConfig, simulate
 
@@ -77,6 +80,41 @@ def test_bundle_loads_on_both_backends_and_they_agree(sim: Sim, trained: TrainRe
 
     again = pose_metrics(kp_held, held.keypoints, held.conf)
     assert again.mpjpe == pytest.approx(trained.metrics.mpjpe, rel=1e-6)
+
+
+def test_default_declares_the_training_split_normalisation(sim: Sim, trained: TrainResult) -> None:
+    bundle = load_bundle(trained.bundle_path)
+    assert bundle.metadata.normalization == "per_subcarrier"
+    assert json.loads(bundle.metadata.notes)["input_normalization"] == "subcarrier"
+    train_part, _ = split_by_time(load_paired(sim.paired))
+    want, _ = fit_input_norm(train_part.frames)  # training part only, nothing held out
+    assert bundle.input_norm is not None
+    np.testing.assert_array_equal(bundle.input_norm.mean, want.mean)
+    np.testing.assert_array_equal(bundle.input_norm.std, want.std)
+    assert bundle.input_norm.std.min() > 0
+    assert trained.results["input_normalization"]["mode"] == "subcarrier"
+    assert trained.results["export_max_abs_diff"] <= 1e-4
+
+
+def test_held_out_metrics_are_what_evaluate_finds(sim: Sim, trained: TrainResult) -> None:
+    for backend in ("numpy", "onnxruntime"):
+        model = load_model(trained.bundle_path, backend)  # type: ignore[arg-type]
+        ev = evaluate(model, load_paired(sim.paired), held_out=True)
+        assert ev.n_samples == trained.results["data"]["eval_samples"]
+        assert ev.metrics.mpjpe == pytest.approx(trained.metrics.mpjpe, rel=1e-5)
+        assert ev.metrics.pck == pytest.approx(trained.metrics.pck, abs=0.5)
+        assert ev.baseline.mpjpe == pytest.approx(trained.baseline.mpjpe, rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["scalar", "none"])
+def test_other_scalings_need_no_tensors(sim: Sim, tmp_path: Path, mode: str) -> None:
+    cfg = TrainConfig(epochs=2, threads=1, dropout_last=1, normalize=mode)  # type: ignore[arg-type]
+    result = train(sim.paired, tmp_path / f"{mode}.safetensors", cfg)
+    bundle = load_bundle(result.bundle_path)
+    assert bundle.input_norm is None and bundle.metadata.normalization == "none"
+    assert json.loads(bundle.metadata.notes)["input_normalization"] == mode
+    ev = evaluate(load_model(result.bundle_path), load_paired(sim.paired), held_out=True)
+    assert ev.metrics.mpjpe == pytest.approx(result.metrics.mpjpe, rel=1e-5)
 
 
 def test_bundle_runs_in_the_replay_pipeline(sim: Sim, trained: TrainResult) -> None:
@@ -165,8 +203,10 @@ def test_cli_trains_and_reports(
 
     out = tmp_path / "cli.safetensors"
     argv = ["train", "--data", str(sim.paired), "--out", str(out), "--epochs", "2",
-            "--threads", "1", "--bone-loss", "0.2", "--time-shift", "1"]  # fmt: skip
+            "--threads", "1", "--bone-loss", "0.2", "--time-shift", "1",
+            "--normalize", "scalar"]  # fmt: skip
     assert main(argv) == 0
+    assert load_bundle(out).input_norm is None
     captured = capsys.readouterr()
     assert "PCK@20" in captured.out and "mean-pose" in captured.out
     assert "trained 2 epochs" in captured.err and "samples/s" in captured.err
