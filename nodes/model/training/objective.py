@@ -86,9 +86,9 @@ class Augmenter:
     The augmentations of ``config`` act on the amplitudes, before the scaling, as the
     disturbances they mimic would; drawn from ``generator`` in a fixed order (deterministic):
     circular time shift, Gaussian noise of ``config.noise * noise_scale`` on the live (non-zero)
-    amplitudes clamped at 0, and, in the last ``dropout_last`` epochs, whole subcarriers zeroed
-    with probability ``dropout_p`` (no rescaling: it mimics dead subcarriers, which a
-    normalising runtime sees as ``-mean / std``, not regularising dropout)."""
+    amplitudes clamped at 0, and, in the last ``dropout_last`` epochs, whole subcarriers dropped
+    with probability ``dropout_p`` (no rescaling): a dropped subcarrier reads 0 on raw input and
+    its training mean (0 after the scaling) on normalised input."""
 
     def __init__(
         self,
@@ -121,7 +121,15 @@ class Augmenter:
         if cfg.noise:
             noise = torch.randn(frames.shape, generator=gen) * (cfg.noise * self.noise_scale)
             frames = (frames + noise * (frames != 0)).clamp_min(0)
+        keep: torch.Tensor | None = None
         if cfg.dropout_p and epoch >= cfg.epochs - cfg.dropout_last:
             keep = torch.rand((b, 1, n), generator=gen) >= cfg.dropout_p
-            frames = frames * keep
+        if keep is not None and self.scaling is None:
+            frames = frames * keep  # raw amplitudes: a dropped subcarrier reads 0
+        elif keep is not None:
+            # Normalised input: a dropped subcarrier takes its training mean (0 after scaling),
+            # the uninformative value. Zeroing the raw amplitude instead would feed -mean/std,
+            # far outside anything seen, and ruined generalisation (docs/model.md).
+            scaled = (frames - self.scaling[0]) / self.scaling[1] * keep
+            return scaled.reshape(b, t * n)[:, self.gather].reshape(b, n, t)
         return self.model_input(frames)

@@ -75,7 +75,7 @@ def test_input_transform_modes() -> None:
 
 
 @pytest.mark.parametrize("layout", ["flat_frame_major", "subcarrier_major"])
-def test_augmenter_scales_like_the_runtime_and_drops_raw_amplitudes(layout: str) -> None:
+def test_augmenter_scales_like_the_runtime_and_drops_to_the_mean(layout: str) -> None:
     rng = np.random.default_rng(3)
     frames = rng.uniform(5, 25, (4, 20, 56)).astype(np.float32)
     norm = fit_input_norm(frames)[0]
@@ -85,12 +85,17 @@ def test_augmenter_scales_like_the_runtime_and_drops_raw_amplitudes(layout: str)
     aug = Augmenter(cfg, idx, torch.Generator().manual_seed(1), scaling)
     got = aug.model_input(torch.from_numpy(frames)).numpy()
     np.testing.assert_array_equal(got, to_model_input(norm.apply(frames), layout))  # type: ignore[arg-type]
-    # Dropout zeroes amplitudes, which the scaled input shows as -mean/std (a dead subcarrier
-    # as a normalising runtime sees it), not as 0.
+    # On normalised input a dropped subcarrier takes its training mean: exactly 0 after the
+    # scaling, over the whole window; the kept ones are untouched.
     dropped = aug(torch.from_numpy(frames), 9).numpy()
-    dead_value = to_model_input(norm.apply(np.zeros_like(frames)), layout)  # type: ignore[arg-type]
-    dead = np.isclose(dropped, dead_value, atol=1e-6)
-    assert dead.any() and not np.isclose(dropped, 0, atol=1e-6).all()
+    zero = dropped == 0
+    assert zero.any() and not zero.all()
+    kept = ~zero
+    np.testing.assert_allclose(dropped[kept], got[kept], rtol=1e-6)
+    # without scaling, a dropped subcarrier reads amplitude 0 (a dead subcarrier)
+    raw = Augmenter(cfg, idx, torch.Generator().manual_seed(1), None)(torch.from_numpy(frames), 9)
+    assert (raw.numpy() == 0).any()
+    assert not (aug(torch.from_numpy(frames), 0).numpy() == 0).any()  # not before the last epochs
 
 
 def test_streams_restart_where_time_goes_back_and_pairs_skip_gaps() -> None:
