@@ -1,0 +1,75 @@
+"""The shipped demo model: small, the replay default, and its stated figures hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from posecog.cog.pipelines import pipeline_dir
+from posecog.nodes.model import load_bundle, load_model
+from posecog.nodes.model.evaluate import evaluate
+from posecog.nodes.model.paired import load_paired
+from posecog.nodes.sim import SimConfig, simulate
+from tests.cog.conftest import cli
+
+DEMO = pipeline_dir() / "models" / "demo.safetensors"
+
+
+def fresh(tmp_path: Path, seed: int, duration: float, nodes: int) -> Path:
+    paired = tmp_path / f"s{seed}.paired.jsonl"
+    simulate(
+        SimConfig(seed=seed, duration_s=duration, n_nodes=nodes),
+        tmp_path / f"s{seed}.jsonl",
+        truth=False,
+        paired_path=paired,
+    )
+    return paired
+
+
+def test_demo_is_small_and_documented() -> None:
+    assert DEMO.stat().st_size < 1_000_000
+    meta = load_bundle(DEMO).metadata
+    assert meta.normalization == "per_subcarrier"
+    assert {"fresh_pck@20", "fresh_pck@50", "fresh_mpjpe", "fresh_baseline_mpjpe"} <= set(
+        meta.metrics
+    )
+
+
+def test_demo_beats_the_mean_pose_widely_on_unseen_simulation(tmp_path: Path) -> None:
+    data = load_paired(fresh(tmp_path, seed=5, duration=300.0, nodes=4))
+    result = evaluate(load_model(DEMO, "numpy"), data)
+    model, base = result.metrics, result.baseline
+    assert model.mpjpe < 0.75 * base.mpjpe, (model.mpjpe, base.mpjpe)
+    assert model.pck[50] > 2.5 * base.pck[50], (model.pck[50], base.pck[50])
+    assert model.pck[20] > 2.0 * base.pck[20]
+
+
+def test_stated_figures_are_reproduced_by_evaluate(tmp_path: Path) -> None:
+    meta = load_bundle(DEMO).metadata.metrics
+    paired = fresh(tmp_path, seed=3, duration=300.0, nodes=4)  # as scripts/train-demo.sh
+    r = cli(["evaluate", "--model", str(DEMO), "--data", str(paired), "--json"])
+    assert r.code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["n_samples"] == meta["fresh_n_samples"]
+    assert np.isclose(got["metrics"]["mpjpe_normalized"], meta["fresh_mpjpe"], atol=1e-4)
+    assert np.isclose(got["metrics"]["pck_at_50"] / 100, meta["fresh_pck@50"], atol=1e-3)
+    assert np.isclose(got["metrics"]["pck_at_20"] / 100, meta["fresh_pck@20"], atol=1e-3)
+    assert np.isclose(got["baseline"]["mpjpe_normalized"], meta["fresh_baseline_mpjpe"], atol=1e-4)
+
+
+def test_demo_exports_with_parity(tmp_path: Path) -> None:
+    r = cli(["export-onnx", str(DEMO), "--out", str(tmp_path / "demo.onnx")])
+    assert r.code == 0, r.stderr
+    assert (tmp_path / "demo.onnx").stat().st_size > 100_000  # weights embedded
+
+
+def test_replay_default_runs_the_demo_model() -> None:
+    r = cli(["run"])
+    assert r.code == 0, r.stderr
+    loaded = r.named("model.loaded")[0]["fields"]
+    assert loaded["backend"] == "numpy" and loaded["path"].endswith("demo.safetensors")
+    finished = r.named("run.finished")[0]["fields"]
+    frames = r.named("pose.frame")
+    assert len(frames) == finished["nodes"]["window"]["out"] > 1000  # none below threshold
