@@ -66,9 +66,13 @@ def input_quality(frames: FloatArray) -> FloatArray:
     """``q_in`` of each window of ``frames[B, T, n_sc]`` -> ``float32[B]``."""
     frames = np.asarray(frames, dtype=np.float32)
     b, t, n = frames.shape
-    finite_mask = np.isfinite(frames)
-    finite = finite_mask.reshape(b, -1).mean(axis=1)
-    a = np.where(finite_mask, np.abs(frames), 0.0).astype(np.float32)
+    if np.isfinite(frames.sum()):  # the usual case, one reduction instead of a mask pass
+        finite: FloatArray | float = 1.0
+        a = np.abs(frames)
+    else:
+        finite_mask = np.isfinite(frames)
+        finite = finite_mask.reshape(b, -1).mean(axis=1)
+        a = np.where(finite_mask, np.abs(frames), 0.0).astype(np.float32)
 
     live_mask = a.mean(axis=1) > 1e-6  # [B, n]
     n_live = live_mask.sum(axis=1)
@@ -86,7 +90,9 @@ def input_quality(frames: FloatArray) -> FloatArray:
     n_pair = np.maximum(1, pair.sum(axis=1))[:, None]
     diffs = (np.abs(np.diff(a, axis=2)) * pair[:, None, :]).sum(axis=2) / n_pair  # [B, T]
     level = (a * live_mask[:, None, :]).sum(axis=2) / np.maximum(1, n_live)[:, None]
-    rough = np.median(diffs / np.maximum(level, 1e-6), axis=1)
+    # The median over frames, via one sort (np.median's dispatch costs more at batch 1).
+    ratios = np.sort(diffs / np.maximum(level, 1e-6), axis=1)
+    rough = 0.5 * (ratios[:, (t - 1) // 2] + ratios[:, t // 2])
     smooth = _ramp(rough, 0.5, 0.25)
 
     q: FloatArray = (finite * live * changing * unsaturated * smooth).astype(np.float32)
