@@ -126,10 +126,11 @@ class Augmenter:
             keep = torch.rand((b, 1, n), generator=gen) >= cfg.dropout_p
         if keep is not None and self.scaling is None:
             frames = frames * keep  # raw amplitudes: a dropped subcarrier reads 0
-        elif keep is not None:
+        elif keep is not None and self.scaling is not None:
             # Normalised input: a dropped subcarrier takes its training mean (0 after scaling),
             # the uninformative value. Zeroing the raw amplitude instead would feed -mean/std,
             # far outside anything seen, and ruined generalisation (docs/model.md).
-            scaled = (frames - self.scaling[0]) / self.scaling[1] * keep
+            offset, divisor = self.scaling
+            scaled = (frames - offset) / divisor * keep
             return scaled.reshape(b, t * n)[:, self.gather].reshape(b, n, t)
         return self.model_input(frames)
