@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 from posecog.graph.errors import ConfigError
+from posecog.nodes.items import KEYPOINT_NAMES
 
 __all__ = [
     "KEYPOINT_NAMES",
@@ -44,14 +45,6 @@ METADATA_KEY = "posecog.bundle"
 SIDECAR_SUFFIX = ".bundle.json"
 #: sha256 of the weights published by RuView (``INTERFACES.md`` section 1).
 POSE_V1_SHA256 = "eb249b9a6b2e10130437a10976ed0230b0d085f86a0553d7226e1ae6eae4b9e5"
-
-#: COCO-17 keypoint order used by every bundle and every ``Pose``.
-KEYPOINT_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
 
 
 class ModelError(ConfigError):
