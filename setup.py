@@ -8,6 +8,8 @@ in pyproject.toml; only the package list is computed here, so new sub-packages n
 from setuptools import find_packages, setup
 
 TOP = ("graph", "nodes", "pipelines", "cog")
+#: Folders of package data only (no code), installed as data packages of their parent.
+DATA = ("pipelines/samples", "pipelines/models")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}
@@ -18,5 +20,10 @@ for top in TOP:
         name = f"posecog.{top}.{sub}"
         packages.append(name)
         package_dir[name] = f"{top}/{sub.replace('.', '/')}"
+
+for folder in DATA:
+    name = "posecog." + folder.replace("/", ".")
+    packages.append(name)
+    package_dir[name] = folder
 
 setup(packages=packages, package_dir=package_dir)
