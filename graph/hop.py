@@ -32,7 +32,27 @@ T = TypeVar("T")
 BURST = 256
 
 
-class Hop(Generic[T]):
+class _Consumer(Generic[T]):
+    """The consumer side shared by the hops: one observer, set by subscribing."""
+
+    _observer: abc.ObserverBase[T] | None = None
+
+    @property
+    def observable(self) -> Observable[T]:
+        def subscribe(
+            observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            self._observer = observer
+
+            def dispose() -> None:
+                self._observer = None
+
+            return Disposable(dispose)
+
+        return reactivex.create(subscribe)
+
+
+class Hop(_Consumer[T]):
     """A bounded queue with an observable consumer side (subscribe once, on the pipeline thread)."""
 
     def __init__(
@@ -53,7 +73,6 @@ class Hop(Generic[T]):
         self._done = False  # producer finished (completed, failed or stopped)
         self._error: Exception | None = None
         self._closed = False  # consumer has been told (completed / errored)
-        self._observer: abc.ObserverBase[T] | None = None
         self.high_water = 0
         loop.register(self)
 
@@ -91,20 +110,6 @@ class Hop(Generic[T]):
         self._loop.wake()
 
     # -- consumer side (pipeline thread) --------------------------------------------------------
-
-    @property
-    def observable(self) -> Observable[T]:
-        def subscribe(
-            observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            self._observer = observer
-
-            def dispose() -> None:
-                self._observer = None
-
-            return Disposable(dispose)
-
-        return reactivex.create(subscribe)
 
     def pending(self) -> int:
         return len(self._queue)
@@ -171,13 +176,12 @@ class PipelineLoop:
                 callback()
 
 
-class DirectHop(Generic[T]):
+class DirectHop(_Consumer[T]):
     """The harness's hop: delivers synchronously on the producer's (virtual-time) thread and
     runs the idle callbacks after every item."""
 
     def __init__(self, idle: list[Callable[[], None]]) -> None:
         self._idle = idle
-        self._observer: abc.ObserverBase[T] | None = None
 
     def put(self, item: T) -> None:
         if self._observer is not None:
@@ -193,12 +197,3 @@ class DirectHop(Generic[T]):
         if self._observer is not None:
             self._observer.on_error(exc)
 
-    @property
-    def observable(self) -> Observable[T]:
-        def subscribe(
-            observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            self._observer = observer
-            return Disposable(lambda: None)
-
-        return reactivex.create(subscribe)
