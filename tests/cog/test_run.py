@@ -186,3 +186,23 @@ def test_run_with_reference_config_json(tmp_path: Path) -> None:
     r = cli(["run", "--config", str(config)])
     assert r.code == 2
     assert "colour: unknown key" in r.stderr
+
+
+def test_unwritable_sink_is_a_runtime_failure_exit_1(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"""\
+name: unwritable
+nodes:
+  - {{id: replay, type: jsonl_replay, config: {{path: {EXCERPT_B}}}}}
+  - {{id: window, type: sliding_window, inputs: [replay]}}
+  - {{id: pose, type: pose_infer, inputs: [window], config: {{model: {POSE_V1}}}}}
+  - {{id: save, type: jsonl_file, inputs: [pose], config: {{path: {blocker}/poses.jsonl}}}}
+""")
+    r = cli(["run", str(pipeline)])
+    assert r.code == 1, (r.stdout[-500:], r.stderr)
+    finished = r.named("run.finished")[0]
+    assert finished["level"] == "error" and finished["fields"]["reason"] == "failed"
+    assert "cannot write" in finished["fields"]["error"]
+    assert "Traceback" not in r.stderr
