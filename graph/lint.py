@@ -55,7 +55,10 @@ def validate_config(
             else:
                 what = err["msg"][0].lower() + err["msg"][1:]
                 what = what.removeprefix("value error, ")
-                msg = f"config.{dotted}: {what}; got {_fmt_input(err.get('input'))}"
+                # A validator that states what it got says it better than the raw input, and a
+                # check across fields (no location) would otherwise print the whole config.
+                got = "" if "; got " in what or not loc else f"; got {_fmt_input(err.get('input'))}"
+                msg = f"config.{dotted}: {what}{got}" if loc else f"config: {what}"
             out.append((loc, msg))
         return None, out
 

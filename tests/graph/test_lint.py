@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from posecog.graph.lint import lint_file
+from pydantic import Field, field_validator, model_validator
+from reactivex import Observable
 
-from .kinds import make_registry
+from posecog.graph.context import BuildContext
+from posecog.graph.lint import lint_file, validate_config
+from posecog.graph.node import NodeConfig
+
+from .kinds import Num, make_registry
 
 BROKEN = """\
 name: broken
@@ -96,3 +103,38 @@ def test_clean_pipeline(tmp_path: Path) -> None:
     )
     _, problems = lint_file(tmp_path / "p.yaml", make_registry(), text=text)
     assert problems == []
+
+
+class _CheckedConfig(NodeConfig):
+    low: int = Field(1, description="Lower bound.")
+    high: int = Field(2, description="Upper bound.")
+    label: str = Field("a", description="A label.")
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError(f"must be letters only; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> _CheckedConfig:
+        if self.low > self.high:
+            raise ValueError(f"low must be <= high; got {self.low} > {self.high}")
+        return self
+
+
+def test_validator_messages_say_got_once() -> None:
+    reg = make_registry()
+
+    @reg.sink("checked", config=_CheckedConfig, takes=Num)
+    def checked(
+        _config: _CheckedConfig, _ctx: BuildContext
+    ) -> Callable[[Observable[Any]], Observable[Any]]:
+        """Accepts numbers."""
+        return lambda source: source
+
+    _, errors = validate_config(reg.get("checked"), {"label": "a1"})
+    assert [m for _, m in errors] == ["config.label: must be letters only; got 'a1'"]
+    _, errors = validate_config(reg.get("checked"), {"low": 3, "high": 2})
+    assert [m for _, m in errors] == ["config: low must be <= high; got 3 > 2"]
