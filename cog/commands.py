@@ -171,7 +171,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_export_onnx(args: argparse.Namespace) -> int:
     from posecog.nodes.model.export import PARITY_TOLERANCE, export_onnx
 
-    report = export_onnx(args.bundle, args.out)
+    try:
+        report = export_onnx(args.bundle, args.out)
+    except OSError as exc:  # --out is a folder, not writable, ...; bundle errors are ModelError
+        raise ConfigError(f"export-onnx: cannot write: {exc}") from None
     print(
         f"wrote {report.path} ({report.bytes:,} bytes, opset {report.opset}, self-contained); "
         f"onnx.checker: ok; max |onnxruntime - numpy| = {report.max_abs_diff:.3g} over "
