@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic_core import PydanticUndefined
 
@@ -17,14 +18,27 @@ def _types(types: tuple[type, ...]) -> str:
 
 
 def render_kind_list(registry: Registry) -> str:
-    lines = [f"{'kind':<16} {'role':<10} {'takes':<22} {'gives':<10} summary"]
+    rows = [("kind", "role", "takes", "gives", "summary")]
     for kind in registry:
         summary = kind.doc.splitlines()[0] if kind.doc else ""
-        lines.append(
-            f"{kind.name:<16} {kind.role.value:<10} {_types(kind.takes):<22} "
-            f"{_types(kind.gives):<10} {summary}"
-        )
-    return "\n".join(lines)
+        rows.append((kind.name, kind.role.value, _types(kind.takes), _types(kind.gives), summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join(
+        " ".join(f"{cell:<{w}}" for cell, w in zip(row[:4], widths, strict=True)) + " " + row[4]
+        for row in rows
+    )
+
+
+def _annotation(tp: Any) -> str:
+    """A field's type as a user reads it: ``'max' | 'realtime'``, ``int | None``."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin is Union or origin is types.UnionType:
+        return " | ".join(_annotation(a) for a in get_args(tp))
+    if origin is None and isinstance(tp, type):
+        return "None" if tp is type(None) else tp.__name__
+    return str(tp)
 
 
 def _default(info: Any) -> str:
@@ -48,8 +62,7 @@ def render_kind(kind: NodeKind) -> str:
     if not fields:
         out.append("  (none)")
     for name, info in fields.items():
-        ann = getattr(info.annotation, "__name__", None) or str(info.annotation)
-        out.append(f"  {name}: {ann} = {_default(info)}")
+        out.append(f"  {name}: {_annotation(info.annotation)} = {_default(info)}")
         out.append(f"      {info.description or ''}")
     for example in kind.examples:
         out.extend(["", "example:", *("  " + line for line in example.splitlines())])
