@@ -49,6 +49,18 @@ def _default(info: Any) -> str:
     return "None" if info.default is PydanticUndefined else repr(info.default)
 
 
+def _constraints(info: Any) -> str:
+    """The field's bounds and pattern, as pydantic enforces them: `` (>= 10, <= 1000)``."""
+    parts = []
+    for item in info.metadata:
+        for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if getattr(item, attr, None) is not None:
+                parts.append(f"{op} {getattr(item, attr)}")
+        if getattr(item, "pattern", None) is not None:
+            parts.append(f"matches {item.pattern}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def render_kind(kind: NodeKind) -> str:
     out = [
         f"{kind.name} ({kind.role.value})",
@@ -62,7 +74,9 @@ def render_kind(kind: NodeKind) -> str:
     if not fields:
         out.append("  (none)")
     for name, info in fields.items():
-        out.append(f"  {name}: {_annotation(info.annotation)} = {_default(info)}")
+        out.append(
+            f"  {name}: {_annotation(info.annotation)} = {_default(info)}{_constraints(info)}"
+        )
         out.append(f"      {info.description or ''}")
     for example in kind.examples:
         out.extend(["", "example:", *("  " + line for line in example.splitlines())])

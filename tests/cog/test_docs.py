@@ -15,6 +15,15 @@ def test_field_types_read_as_the_user_writes_them() -> None:
     assert "  token: SecretStr | None = None" in render_kind(registry.get("http_poll"))
 
 
+def test_field_bounds_are_shown() -> None:
+    registry = default_registry()
+    assert "  poll_ms: int = 40 (>= 10, <= 1000)" in render_kind(registry.get("http_poll"))
+    assert "  size: int = 20 (>= 2, <= 4096)" in render_kind(registry.get("sliding_window"))
+    assert "  level: str = 'info' (matches ^(debug|info|warn)$)" in render_kind(
+        registry.get("stdout_events")
+    )
+
+
 def test_kind_list_columns_line_up() -> None:
     header, *rows = render_kind_list(default_registry()).splitlines()
     assert rows
