@@ -409,7 +409,8 @@ class RecordingReader:
                 for value in parse(text, line, text.endswith(b"\n")):
                     yield Entry(line, value)
         except (OSError, EOFError, zlib.error) as exc:
-            yield Entry(line + 1, Skip("read_error", f"{self.path.name}: {exc}"))
+            # "line N: ...", as every other skip: the reader of the skips names the file.
+            yield Entry(line + 1, Skip("read_error", f"line {line + 1}: {exc}"))
 
     @property
     def fraction_read(self) -> float:

@@ -187,6 +187,8 @@ def test_cut_off_gzip_ends_with_a_read_error(tmp_path):
     entries = list(read_recording(gz))
     frames, _, skips = by_kind(entries)
     assert skips == {"read_error": 1} and isinstance(entries[-1].value, Skip)
+    assert entries[-1].value.detail.startswith(f"line {entries[-1].line}: ")  # file named once
+    assert "cut.jsonl.gz" not in entries[-1].value.detail
     assert 0 < len(frames) < 60
 
 
