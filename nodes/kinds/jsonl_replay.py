@@ -101,9 +101,10 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
     """
     path = ctx.resolve(config.path)
     if not path.is_file():
+        found = "a folder" if path.is_dir() else "nothing"
         raise ConfigError(
             f"node '{ctx.node_id}' (jsonl_replay) config.path: must name a readable file; "
-            f"got '{config.path}' (nothing at {path})"
+            f"got '{config.path}' ({found} at {path})"
         )
 
     def subscribe(

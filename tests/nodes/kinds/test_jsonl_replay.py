@@ -204,8 +204,10 @@ def test_relative_path_resolves_against_the_base_dir(tmp_path):
 
 
 def test_missing_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"config\.path"):
+    with pytest.raises(ConfigError, match=r"config\.path: .*\(nothing at "):
         Harness().build(path=str(tmp_path / "nope.jsonl"))
+    with pytest.raises(ConfigError, match=r"config\.path: .*\(a folder at "):
+        Harness().build(path=str(tmp_path))
 
 
 def test_progress_line_only_when_interactive(tmp_path, capsys):
