@@ -22,6 +22,17 @@ from .manifest import COG_ID, manifest, version
 __all__ = ["main"]
 
 
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds; got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be >= 0 and finite; got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cog-pose-estimation",
@@ -49,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument(
         "--stats-interval",
-        type=float,
+        type=_seconds,
         default=10.0,
         metavar="S",
         help="seconds between pipeline.stats events (0: only at the end)",
@@ -57,7 +68,14 @@ def _parser() -> argparse.ArgumentParser:
 
     lint = sub.add_parser("lint", help="check pipeline files; all problems at once (exit 2)")
     lint.add_argument("files", nargs="*", help="pipeline names or .yaml files (default: all)")
-    lint.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
+    lint.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="check with this parameter or <node>.<key> set, as run --set (repeatable)",
+    )
 
     n = sub.add_parser("nodes", help="list node kinds, or document one")
     n.add_argument("kind", nargs="?")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import POSE_V1, RUVIEW
 
 from .conftest import cli
@@ -99,3 +101,13 @@ def test_nodes_and_pipelines_listings() -> None:
     r = cli(["pipelines"])
     names = [line.split()[0] for line in r.stdout.splitlines()]
     assert {"replay", "live-http", "live-ws", "live-udp", "appliance"} <= set(names)
+
+
+def test_stats_interval_must_be_non_negative_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    from posecog.cog.cli import main
+
+    for bad in ("-1", "nan", "inf", "soon"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["run", "--stats-interval", bad])
+        assert exit_.value.code == 2
+        assert "--stats-interval: must be" in capsys.readouterr().err
