@@ -42,6 +42,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         raise LintError(problems)
     started["parameters"] = {k: v for k, v in spec.values.items() if k != "pipeline_dir"}
+    # The reference cog's run.started fields, for gateways that read them.
+    for key, param in REFERENCE_TO_PARAM.items():
+        if param in spec.values and key in ("sensing_url", "model_path", "poll_ms"):
+            started[key] = spec.values[param]
     events = EventStream(sys.stdout)
     runtime = Runtime(
         spec,
@@ -52,7 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         stats_interval=args.stats_interval,
         started_fields=started,
     )
-    return runtime.run()
+    status = runtime.run()
+    if status and runtime.failure:
+        print(f"Error: {runtime.failure}", file=sys.stderr)
+    return status
 
 
 def _known_only(path: Path, params: dict[str, Any], started: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +109,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def cmd_pipelines(_args: argparse.Namespace) -> int:
     for name, path in shipped_pipelines().items():
         summary = describe(path).split(". ")[0].rstrip(".")
-        print(f"{name:<12} {summary[:110]}")
+        print(f"{name:<12} {summary if len(summary) <= 100 else summary[:99] + '…'}")
     return 0
 
 

@@ -196,4 +196,3 @@ class DirectHop(_Consumer[T]):
     def error(self, exc: Exception) -> None:
         if self._observer is not None:
             self._observer.on_error(exc)
-

@@ -22,6 +22,7 @@ from reactivex import abc
 
 from .build import BuiltGraph, build_graph
 from .context import BuildContext, RunServices
+from .errors import RuntimeFailure
 from .events import EventStream
 from .hop import Hop, PipelineLoop
 from .node import NodeKind
@@ -95,6 +96,11 @@ class Runtime:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def failure(self) -> str | None:
+        """Why the run failed (after ``run()`` returned 1), else None."""
+        return self._failure
+
     def _sink_done(self, sink_id: str) -> None:
         with self._lock:
             self._pending_sinks.discard(sink_id)
@@ -104,7 +110,11 @@ class Runtime:
     def _sink_error(self, sink_id: str, exc: Exception) -> None:
         with self._lock:
             if self._failure is None:
-                self._failure = f"{sink_id}: {type(exc).__name__}: {exc}"
+                # A RuntimeFailure already says where and what; anything else is named.
+                what = (
+                    str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
+                )
+                self._failure = what if what.startswith(f"{sink_id}:") else f"{sink_id}: {what}"
         self._done.set()
 
     def stats(self) -> dict[str, Any]:

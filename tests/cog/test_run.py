@@ -180,6 +180,7 @@ def test_run_with_reference_config_json(tmp_path: Path) -> None:
     assert r.code == 0, r.stderr
     started = r.named("run.started")[0]["fields"]
     assert started["unused_config"] == ["poll_ms", "sensing_url"]
+    assert started["model_path"] == str(tmp_path / "weights" / "pose_v1.safetensors")
     assert started["parameters"]["model"] == str(tmp_path / "weights" / "pose_v1.safetensors")
     assert len(r.named("pose.frame")) == 60 - 19
     config.write_text(json.dumps({"model_path": "x", "colour": "red"}))
@@ -205,4 +206,6 @@ nodes:
     finished = r.named("run.finished")[0]
     assert finished["level"] == "error" and finished["fields"]["reason"] == "failed"
     assert "cannot write" in finished["fields"]["error"]
+    assert "RuntimeFailure" not in finished["fields"]["error"]
+    assert r.stderr.startswith("Error: save: cannot write")
     assert "Traceback" not in r.stderr
