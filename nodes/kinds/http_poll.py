@@ -25,7 +25,7 @@ from reactivex import Observable, abc
 from posecog.graph.context import BuildContext
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.registry import registry
-from posecog.nodes.sensing.live import LiveSource, LiveSourceConfig, shutdown_socket
+from posecog.nodes.sensing.live import LiveSource, LiveSourceConfig, shown_url, shutdown_socket
 from posecog.nodes.sensing.updates import Item
 
 __all__ = ["HttpPollConfig", "build"]
@@ -121,13 +121,7 @@ class _Poller(LiveSource):
         self, config: HttpPollConfig, ctx: BuildContext, observer: abc.ObserverBase[Item]
     ) -> None:
         parts = urlsplit(config.url)
-        netloc = parts.hostname or ""
-        if ":" in netloc:
-            netloc = f"[{netloc}]"  # an IPv6 literal
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-        # Shown in events and drop details: never the userinfo of the URL.
-        super().__init__(config, ctx, observer, f"{parts.scheme}://{netloc}{parts.path}")
+        super().__init__(config, ctx, observer, shown_url(config.url))
         self.config = config
         self.period = config.poll_ms / 1000
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

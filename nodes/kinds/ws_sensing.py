@@ -27,7 +27,7 @@ from websockets.sync.client import ClientConnection, connect
 from posecog.graph.context import BuildContext
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.registry import registry
-from posecog.nodes.sensing.live import LiveSource, LiveSourceConfig, shutdown_socket
+from posecog.nodes.sensing.live import LiveSource, LiveSourceConfig, shown_url, shutdown_socket
 from posecog.nodes.sensing.updates import Item
 
 __all__ = ["WsSensingConfig", "build"]
@@ -104,9 +104,7 @@ class _Reader(LiveSource):
     def __init__(
         self, config: WsSensingConfig, ctx: BuildContext, observer: abc.ObserverBase[Item]
     ) -> None:
-        parts = urlsplit(config.url)
-        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-        super().__init__(config, ctx, observer, shown)
+        super().__init__(config, ctx, observer, shown_url(config.url))
         self.config = config
         self.sock: socket.socket | None = None
         self.conn_lock = threading.Lock()

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from reactivex import abc
@@ -35,7 +36,7 @@ from posecog.nodes.csi.recording import Skip
 from .backoff import Backoff
 from .updates import QUIET, Item, SensingDecoder
 
-__all__ = ["LiveSource", "LiveSourceConfig", "shutdown_socket"]
+__all__ = ["LiveSource", "LiveSourceConfig", "shown_url", "shutdown_socket"]
 
 Action = Callable[[abc.SchedulerBase, Any], None]
 
@@ -188,3 +189,15 @@ def shutdown_socket(sock: socket.socket | None) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as events and drop details show it: scheme, host, port and path, never the
+    userinfo or the query (either may carry a credential)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"  # an IPv6 literal
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
