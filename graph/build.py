@@ -1,7 +1,8 @@
 """Turn a linted ``PipelineSpec`` into a wired reactivex graph (not yet running).
 
-Every node's output is published (``ops.publish``) so fan-out never subscribes a source twice;
-a node with several inputs sees them merged. Sources hand their items over through a hop (see
+Every node's output is published (multicast through an ``OutputSubject``, which also counts
+the node's items out) so fan-out never subscribes a source twice; a node with several inputs
+sees them merged. Sources hand their items over through a hop (see
 ``hop.py``); the runtime gives real bounded hops, the test harness direct ones. Builders run
 here, in dependency order, and may raise ``ConfigError`` (missing files, unloadable models).
 """
@@ -15,15 +16,35 @@ from typing import Any, Protocol
 import reactivex
 from reactivex import Observable, abc
 from reactivex import operators as ops
+from reactivex.subject import Subject
 
 from .context import BuildContext, RunServices
 from .errors import ConfigError
 from .lint import topological_order
+from .metrics import NodeMetrics
 from .node import NodeKind, Role
 from .registry import Registry
 from .spec import NodeSpec, PipelineSpec
 
-__all__ = ["BuiltGraph", "HopLike", "build_graph"]
+__all__ = ["BuiltGraph", "HopLike", "OutputSubject", "build_graph"]
+
+
+class OutputSubject(Subject[Any]):
+    """A node's published output: counts items out (when given metrics) and broadcasts each
+    item with one call per observer; reactivex's ``Subject`` takes a lock three times per
+    item, which shows on the live path (every call is expensive on a vCPU that idles)."""
+
+    def __init__(self, metrics: NodeMetrics | None = None) -> None:
+        super().__init__()
+        self._metrics = metrics
+
+    def on_next(self, value: Any) -> None:
+        if self.is_stopped or self.is_disposed:
+            return
+        if self._metrics is not None:
+            self._metrics.items_out += 1
+        for observer in tuple(self.observers):  # a snapshot: (un)subscribing may run meanwhile
+            observer.on_next(value)
 
 
 class HopLike(Protocol):
@@ -139,14 +160,11 @@ def build_graph(
         def count_in(_item: Any, m: Any = metrics) -> None:
             m.items_in += 1
 
-        def count_out(_item: Any, m: Any = metrics) -> None:
-            m.items_out += 1
-
         if is_source:
             observable = replace[nid] if nid in replace else kind.build(config, ctx)
             hop = make_hop(kind, node, ctx)
             graph.sources.append(SourceRun(nid, observable, ctx, hop))
-            out: Observable[Any] = hop.observable.pipe(ops.do_action(count_out))
+            out: Observable[Any] = hop.observable
         else:
             upstream = []
             for i in node.inputs:
@@ -157,11 +175,10 @@ def build_graph(
             merged = upstream[0] if len(upstream) == 1 else reactivex.merge(*upstream)
             operator = kind.build(config, ctx)
             out = operator(merged.pipe(ops.do_action(count_in)))
-            if kind.role is Role.TRANSFORM:
-                out = out.pipe(ops.do_action(count_out))
         if kind.role is Role.SINK:
             graph.sinks.append(nid)
-        connectable = out.pipe(ops.publish())
+        counted = None if kind.role is Role.SINK else metrics
+        connectable = out.pipe(ops.multicast(subject=OutputSubject(counted)))
         graph._connectables.append(connectable)
         graph.outputs[nid] = connectable
     return graph

@@ -9,6 +9,11 @@ memory; the hop bounds it with an explicit policy:
 
 The consumer side is drained by a ``PipelineLoop`` on its single thread; completion and errors
 are delivered after the items queued before them.
+
+A source reading a file descriptor (a UDP socket) may skip the thread: ``PipelineLoop.add_reader``
+calls it on the pipeline thread when its descriptor is readable; what it puts into its hop is
+delivered right after the call, without a wake-up, and the hop's policy still applies (the
+kernel's socket buffer is the queue in front of it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from .node import HopPolicy
+from .scheduler import ThreadScheduler
 
 __all__ = ["DirectHop", "Hop", "PipelineLoop"]
 
@@ -69,7 +75,10 @@ class Hop(_Consumer[T]):
         self._loop = loop
         self._on_overflow = on_overflow
         self._queue: deque[T] = deque()
-        self._cond = threading.Condition()
+        # A plain lock on the hot path; the condition only for producers waiting for room.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = 0  # producers blocked in put()
         self._done = False  # producer finished (completed, failed or stopped)
         self._error: Exception | None = None
         self._closed = False  # consumer has been told (completed / errored)
@@ -79,20 +88,25 @@ class Hop(_Consumer[T]):
     # -- producer side (any thread) -----------------------------------------------------------
 
     def put(self, item: T) -> None:
-        with self._cond:
+        with self._lock:
             if self._done:
                 return
-            if len(self._queue) >= self.capacity:
+            queue = self._queue
+            if len(queue) >= self.capacity:
                 if self.policy == "latest":
-                    self._queue.popleft()
+                    queue.popleft()
                     self._on_overflow(1)
                 else:
-                    while len(self._queue) >= self.capacity and not self._done:
-                        self._cond.wait(0.5)
+                    self._waiting += 1
+                    try:
+                        while len(queue) >= self.capacity and not self._done:
+                            self._cond.wait(0.5)
+                    finally:
+                        self._waiting -= 1
                     if self._done:
                         return
-            self._queue.append(item)
-            self.high_water = max(self.high_water, len(self._queue))
+            queue.append(item)
+            self.high_water = max(self.high_water, len(queue))
         self._loop.wake()
 
     def complete(self) -> None:
@@ -121,15 +135,17 @@ class Hop(_Consumer[T]):
     def drain(self, limit: int = BURST) -> bool:
         """Deliver up to ``limit`` items; True when items are still waiting."""
         observer = self._observer
+        queue, lock = self._queue, self._lock
         for _ in range(limit):
-            with self._cond:
-                if not self._queue:
+            with lock:
+                if not queue:
                     break
-                item = self._queue.popleft()
-                self._cond.notify()
+                item = queue.popleft()
+                if self._waiting:
+                    self._cond.notify()
             if observer is not None:
                 observer.on_next(item)
-        with self._cond:
+        with lock:
             if self._queue:
                 return True
             final = self._done and not self._closed
@@ -152,11 +168,33 @@ class PipelineLoop:
         self._hops: list[Hop[Any]] = []
         self._lock = threading.Lock()
         self._scheduled = False
+        #: The thread running a reader callback (its puts need no wake-up), else None.
+        self._inline: threading.Thread | None = None
 
     def register(self, hop: Hop[Any]) -> None:
         self._hops.append(hop)
 
+    def add_reader(self, fileobj: Any, callback: Callable[[], None]) -> abc.DisposableBase:
+        """Call ``callback()`` on the pipeline thread whenever ``fileobj`` is readable; the items
+        it puts into hops are delivered right after it returns, then the idle callbacks run.
+        Needs a ``ThreadScheduler`` (the runtime's); dispose the result before closing
+        ``fileobj``."""
+        if not isinstance(self.scheduler, ThreadScheduler):
+            raise TypeError("add_reader needs the pipeline loop to run on a ThreadScheduler")
+
+        def on_readable() -> None:
+            self._inline = threading.current_thread()
+            try:
+                callback()
+            finally:
+                self._inline = None
+            self._drain(self.scheduler)
+
+        return self.scheduler.add_reader(fileobj, on_readable)
+
     def wake(self) -> None:
+        if self._inline is not None and self._inline is threading.current_thread():
+            return  # inside a reader callback: drained when it returns
         with self._lock:
             if self._scheduled:
                 return

@@ -65,6 +65,7 @@ class Runtime:
         self._pipeline_scheduler = ThreadScheduler("pipeline")
         self._source_schedulers: list[ThreadScheduler] = []
         self.loop = PipelineLoop(self._pipeline_scheduler, self.services.idle_callbacks)
+        self.services.add_reader = self.loop.add_reader
         self.hops: dict[str, Hop[Any]] = {}
         self.graph: BuiltGraph = build_graph(
             spec,

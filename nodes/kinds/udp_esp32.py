@@ -6,10 +6,16 @@ clock the RuView recorder writes into a recording's ``timestamp``, so live and r
 share one time base. This edge is the only place the wall clock is read for event time.
 
 Threading: subscribing binds the socket (on the subscribing thread, so a bind failure is
-reported at once) and schedules the receive loop on ``ctx.scheduler``, the source's own thread
-at run time. The loop blocks in ``recv`` with a short timeout; disposing sets a stop flag and
-waits (at most ``_STOP_WAIT`` s) for the loop to close the socket. The loop needs a real
-thread: under the virtual-time harness, replace this source with fed items.
+reported at once). Under the runtime the socket is then read **on the pipeline thread**
+(``ctx.add_reader``): whenever it is readable, up to ``_BURST`` datagrams are read without
+blocking, decoded and put into the source's hop, which delivers them at once, with no thread
+hand-over (that hand-over cost 0.4 ms p50 on a 2-core VM, more than everything else the path
+does without a model). The kernel's socket buffer (``recv_buffer``) is the queue in front of
+the hop; when the graph falls behind, a burst read keeps the newest items (policy ``latest``)
+and counts the rest as ``hop_overflow``. Without a pipeline loop (a plain scheduler), the
+source falls back to a blocking receive loop on ``ctx.scheduler``; disposing sets a stop flag
+and waits (at most ``_STOP_WAIT`` s) for the loop to close the socket. Under the virtual-time
+harness, replace this source with fed items.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ _POLL_S = 0.05
 _STOP_WAIT = 2.0
 #: Larger than any ESP32 packet (a 192-subcarrier CSI packet is 404 bytes).
 _MAX_DATAGRAM = 4096
+#: Datagrams read per readiness call on the pipeline thread before other work gets a turn.
+_BURST = 64
 
 
 class UdpEsp32Config(NodeConfig):
@@ -176,8 +184,18 @@ class _Receiver:
                 "subcarriers": self.selection,
             },
         )
+        if ctx.can_read_inline:
+            sock.setblocking(False)
+            reader = ctx.add_reader(sock, self._on_readable)
+            return Disposable(lambda: self._dispose_inline(reader))
         task = ctx.scheduler.schedule(self._run)
         return Disposable(lambda: self._dispose(task))
+
+    def _dispose_inline(self, reader: abc.DisposableBase) -> None:
+        reader.dispose()
+        with self._lock:  # not while the pipeline thread is reading
+            self._stopping = True
+            self._close()
 
     def _dispose(self, task: abc.DisposableBase) -> None:
         with self._lock:
@@ -197,7 +215,25 @@ class _Receiver:
             self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **counts})
             self._closed.set()
 
-    # -- the receive loop (source thread) --------------------------------------------------------
+    # -- inline reading (pipeline thread) --------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        """Read what the socket holds (at most ``_BURST`` datagrams), never blocking."""
+        with self._lock:
+            if self._stopping or self._sock is None:
+                return
+            sock, handle, ctx = self._sock, self._handle, self.ctx
+            for _ in range(_BURST):
+                try:
+                    data = sock.recv(_MAX_DATAGRAM)
+                except BlockingIOError:
+                    return
+                except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
+                    ctx.drop("recv_error", str(exc))
+                    continue
+                handle(data, time.time(), ctx.now())
+
+    # -- the receive loop (source thread, without a pipeline loop) -----------------------------
 
     def _run(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
         with self._lock:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,44 @@ def test_event_lines_are_valid_json_even_with_nan() -> None:
 
     line = to_json_line(Event("x", {"a": [1.0, math.nan], "b": {"c": math.inf}, "d": 2}))
     assert json.loads(line)["fields"] == {"a": [1.0, None], "b": {"c": None}, "d": 2}
+
+
+def test_a_reader_s_items_are_delivered_after_its_call_then_idle_runs() -> None:
+    from posecog.graph.scheduler import ThreadScheduler
+
+    sched = ThreadScheduler("pipeline")
+    order: list[object] = []
+    idle = threading.Event()
+
+    def on_idle() -> None:
+        order.append("idle")
+        idle.set()
+
+    loop = PipelineLoop(sched, [on_idle])
+    dropped: list[int] = []
+    hop: Hop[int] = Hop("latest", 4, loop, on_overflow=dropped.append)
+    hop.observable.subscribe(order.append)
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    w.send(bytes(range(10)))  # one recv reads all ten
+
+    def on_readable() -> None:
+        for b in r.recv(100):
+            hop.put(b)  # on the pipeline thread: queued, delivered when this returns
+        order.append("read")
+
+    reader = loop.add_reader(r, on_readable)
+    assert idle.wait(5)
+    # the hop's policy applied to the burst: the newest four, the rest counted
+    assert order[: order.index("idle") + 1] == ["read", 6, 7, 8, 9, "idle"]
+    assert sum(dropped) == 6
+    reader.dispose()
+    sched.dispose()
+    r.close()
+    w.close()
+
+
+def test_add_reader_needs_the_runtime_s_scheduler() -> None:
+    loop = PipelineLoop(EventLoopScheduler(), [])
+    with socket.socket() as sock, pytest.raises(TypeError, match="ThreadScheduler"):
+        loop.add_reader(sock, lambda: None)

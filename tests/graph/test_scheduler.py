@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -55,3 +56,51 @@ def test_periodic_and_dispose_stops_everything() -> None:
     s.schedule(lambda _s, _t: after.set())  # refused once disposed
     assert not after.wait(0.05)
     assert len(ticks) <= n + 1
+
+
+# -- readers ----------------------------------------------------------------------------------
+
+
+def test_a_reader_is_called_on_the_thread_while_its_socket_is_readable() -> None:
+    s = ThreadScheduler("loop")
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    got: list[tuple[bytes, str]] = []
+    arrived = threading.Event()
+
+    def on_readable() -> None:
+        got.append((r.recv(100), threading.current_thread().name))
+        arrived.set()
+
+    reader = s.add_reader(r, on_readable)
+    w.send(b"abc")
+    assert arrived.wait(5)
+    assert got == [(b"abc", "loop")]
+    reader.dispose()
+    w.send(b"late")  # no longer watched: only the barrier below runs
+    barrier = threading.Event()
+    s.schedule(lambda _s, _t: barrier.set())
+    assert barrier.wait(5)
+    assert got == [(b"abc", "loop")]
+    assert r.recv(100) == b"late"
+    s.dispose()
+    r.close()
+    w.close()
+
+
+def test_actions_and_timers_wake_a_thread_waiting_on_readers() -> None:
+    s = ThreadScheduler("loop")
+    r, w = socket.socketpair()
+    s.add_reader(r, lambda: None)  # never readable: the thread waits in select()
+    ran = threading.Event()
+    fired = threading.Event()
+    t0 = time.monotonic()
+    threading.Thread(target=lambda: s.schedule(lambda _s, _t: ran.set())).start()
+    assert ran.wait(5)
+    s.schedule_relative(0.05, lambda _s, _t: fired.set())
+    assert fired.wait(5)
+    assert time.monotonic() - t0 >= 0.05
+    s.dispose()
+    assert not any(t.name == "loop" for t in threading.enumerate())  # dispose ended select()
+    r.close()
+    w.close()

@@ -419,3 +419,15 @@ def test_synthetic_sender_interleaves_frame_sizes() -> None:
     sizes = {len(g.data) for g in csi}
     assert 148 in sizes and 276 in sizes  # 64 and 128 subcarriers interleaved
     assert all(a.t <= b.t for a, b in itertools.pairwise(grams))
+
+
+def test_under_the_runtime_the_socket_is_read_on_the_pipeline_thread() -> None:
+    threads: list[str] = []
+    live = source_only()
+    live.rt.graph.tap("udp", lambda _f: threads.append(threading.current_thread().name))
+    with live:
+        live.send([csi_datagram(1, k, bytes(128)) for k in range(5)])
+        live.wait_items("udp", 5)
+        names = {t.name for t in threading.enumerate()}
+    assert set(threads) == {"pipeline"}
+    assert "source:udp" not in names  # no thread of its own
