@@ -88,6 +88,11 @@ class Hop(_Consumer[T]):
     # -- producer side (any thread) -----------------------------------------------------------
 
     def put(self, item: T) -> None:
+        if self.policy == "block" and self._loop.in_reader():
+            # The consumer is this very thread (a reader callback): waiting would never end,
+            # so make room by delivering the oldest items now.
+            while len(self._queue) >= self.capacity:
+                self.drain(1)
         with self._lock:
             if self._done:
                 return
@@ -191,6 +196,10 @@ class PipelineLoop:
             self._drain(self.scheduler)
 
         return self.scheduler.add_reader(fileobj, on_readable)
+
+    def in_reader(self) -> bool:
+        """True on the pipeline thread while it runs a reader callback."""
+        return self._inline is not None and self._inline is threading.current_thread()
 
     def wake(self) -> None:
         if self._inline is not None and self._inline is threading.current_thread():

@@ -153,7 +153,8 @@ class _Receiver:
         self.counts = ctx.metrics.gauges
         self.counts.update(datagrams=0, frames=0, vitals=0)
         self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
+        # Reentrant: a delivery made while reading may end the run and dispose the source.
+        self._lock = threading.RLock()
         self._stopping = self._started = False
         self._closed = threading.Event()
         self._loop_thread: threading.Thread | None = None
@@ -224,6 +225,8 @@ class _Receiver:
                 return
             sock, handle, ctx = self._sock, self._handle, self.ctx
             for _ in range(_BURST):
+                if self._stopping:
+                    return
                 try:
                     data = sock.recv(_MAX_DATAGRAM)
                 except BlockingIOError:

@@ -226,3 +226,33 @@ def test_add_reader_needs_the_runtime_s_scheduler() -> None:
     loop = PipelineLoop(EventLoopScheduler(), [])
     with socket.socket() as sock, pytest.raises(TypeError, match="ThreadScheduler"):
         loop.add_reader(sock, lambda: None)
+
+
+def test_a_full_block_hop_fed_by_a_reader_delivers_instead_of_waiting() -> None:
+    from posecog.graph.scheduler import ThreadScheduler
+
+    sched = ThreadScheduler("pipeline")
+    loop = PipelineLoop(sched, [])
+    hop: Hop[int] = Hop("block", 2, loop)  # smaller than the burst below
+    out: list[int] = []
+    done = threading.Event()
+    hop.observable.subscribe(out.append)
+    r, w = socket.socketpair()
+    r.setblocking(False)
+    w.send(bytes(range(10)))
+
+    def on_readable() -> None:
+        for b in r.recv(100):
+            hop.put(b)  # waiting for room would deadlock: the consumer is this thread
+        done.set()
+
+    reader = loop.add_reader(r, on_readable)
+    assert done.wait(5)
+    barrier = threading.Event()
+    sched.schedule(lambda _s, _t: barrier.set())
+    assert barrier.wait(5)
+    assert out == list(range(10))  # nothing lost, in order
+    reader.dispose()
+    sched.dispose()
+    r.close()
+    w.close()
