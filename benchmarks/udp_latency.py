@@ -8,10 +8,12 @@ over runs: frames sent and received, drops by reason (hop_overflow included), so
 latency p50/p99/max from the run metrics (``arrived`` = right after ``recv``), the sink's
 count, and where the time goes: taps on the pipeline thread give the time from ``recv`` to
 the frame's delivery on the pipeline thread (the hop), to its window, and to its pose; the
-sender's send times give wire-to-pose latency (perf_counter is system-wide on Linux).
+sender's send times give wire-to-pose latency (perf_counter is system-wide on Linux). The taps
+run on the pipeline thread and cost time themselves, so they are only set in one extra
+diagnostic run (``--stages``); the headline runs have none.
 
 Usage: .venv/bin/python benchmarks/udp_latency.py [--seconds 30] [--nodes 4] [--rate 25]
-       [--repeats 3]
+       [--repeats 3] [--backend numpy|onnxruntime|native] [--stub] [--stages]
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ def pct(values: list[float]) -> dict[str, float]:
     return {"p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(a.max())}
 
 
-def one_run(seconds: float, nodes: int, rate: float, backend: str, model: str) -> dict[str, Any]:
+def one_run(
+    seconds: float, nodes: int, rate: float, backend: str, model: str, taps: bool
+) -> dict[str, Any]:
     reg = default_registry()
     text = PIPELINE.replace("MODEL", repr(model)).replace("BACKEND", backend)
     spec, problems = lint_file("udp_latency.yaml", reg, text=text)
@@ -117,7 +121,7 @@ def one_run(seconds: float, nodes: int, rate: float, backend: str, model: str) -
 
         return record
 
-    for stage in stages:
+    for stage in stages if taps else ():  # taps run on the pipeline thread: they cost too
         rt.graph.tap({"hop": "udp", "window": "window", "pose": "pose"}[stage], tap(stage))
     runner = threading.Thread(target=rt.run, name="runtime")
     runner.start()
@@ -185,14 +189,18 @@ def show(r: dict[str, Any], label: str) -> None:
         f"p99 {lat.get('p99_ms', 0):.3f} ms, max {lat.get('max_ms', 0):.3f} ms (n {lat.get('n')})"
     )
     for stage, f in r["stages"].items():
+        if not f:
+            continue
         print(
             f"  recv -> {stage:<6}: p50 {f['p50_ms']:.3f}  p99 {f['p99_ms']:.3f}  max "
             f"{f['max_ms']:.3f} ms"
         )
     w = r["wire_to_pose"]
-    print(
-        f"  send -> pose  : p50 {w['p50_ms']:.3f}  p99 {w['p99_ms']:.3f}  max {w['max_ms']:.3f} ms"
-    )
+    if w:
+        print(
+            f"  send -> pose  : p50 {w['p50_ms']:.3f}  p99 {w['p99_ms']:.3f}  "
+            f"max {w['max_ms']:.3f} ms"
+        )
     i = r["infer_ms"]
     print(f"  pose_infer per window: p50 {i.get('p50_ms', 0):.3f}  p99 {i.get('p99_ms', 0):.3f} ms")
 
@@ -203,7 +211,13 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--rate", type=float, default=25.0, help="frames per second per node")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--backend", default="numpy", choices=["numpy", "onnxruntime"])
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "onnxruntime", "native"])
+    ap.add_argument(
+        "--stages",
+        action="store_true",
+        help="one more run with taps on the pipeline thread: where the time goes (the taps "
+        "add their own cost, so the headline runs have none)",
+    )
     ap.add_argument(
         "--stub", action="store_true", help="the stub model (no inference): the path's own cost"
     )
@@ -224,7 +238,7 @@ def main() -> None:
     runs = []
     for k in range(args.repeats):
         model = "" if args.stub else str(MODEL)
-        runs.append(one_run(args.seconds, args.nodes, args.rate, args.backend, model))
+        runs.append(one_run(args.seconds, args.nodes, args.rate, args.backend, model, False))
         show(runs[-1], f"run {k + 1} (load average {os.getloadavg()[0]:.2f})")
     if len(runs) > 1:
         med = {
@@ -237,6 +251,11 @@ def main() -> None:
             f"median of {len(runs)} runs: p50 {med['p50_ms']:.3f} ms, p99 {med['p99_ms']:.3f} "
             f"ms, max {med['max_ms']:.3f} ms; frames not received {lost}, dropped {drops}"
         )
+
+    if args.stages:
+        model = "" if args.stub else str(MODEL)
+        r = one_run(args.seconds, args.nodes, args.rate, args.backend, model, True)
+        show(r, "diagnostic run with taps (latency includes the taps' cost)")
 
 
 if __name__ == "__main__":
