@@ -13,21 +13,24 @@ run on the pipeline thread and cost time themselves, so they are only set in one
 diagnostic run (``--stages``); the headline runs have none.
 
 Usage: .venv/bin/python benchmarks/udp_latency.py [--seconds 30] [--nodes 4] [--rate 25]
-       [--repeats 3] [--backend numpy|onnxruntime|native] [--stub] [--stages]
+       [--repeats 3] [--backend numpy|onnxruntime|native] [--stub] [--floor] [--stages]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import multiprocessing as mp
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -153,6 +156,58 @@ def one_run(
     }
 
 
+def floor_run(seconds: float, nodes: int, rate: float, backend: str, model: str) -> dict[str, Any]:
+    """The same per-frame work without the graph, as the floor of this machine: one thread
+    blocks in ``recv``, then decodes, keeps a 20-frame ring per node, runs the model (batch
+    1, confidence included) and writes one JSON line; latency from ``recv`` to the write."""
+    pose_model = load_model(model or None, backend)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.05)
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    sender = ctx.Process(
+        target=send_process, args=(sock.getsockname()[1], nodes, rate, seconds, child)
+    )
+    sender.start()
+    rings: dict[int, deque[Any]] = {}
+    out = io.StringIO()
+    latencies: list[float] = []
+    while True:
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            if not sender.is_alive():
+                break
+            continue
+        t0 = time.perf_counter()
+        packet = parse_packet(data)
+        if not isinstance(packet, CsiPacket):
+            continue
+        ring = rings.setdefault(packet.node_id, deque(maxlen=20))
+        ring.append(select_amplitudes(packet.iq, packet.n_subcarriers, "lltf56"))
+        if len(ring) < 20:
+            continue
+        keypoints, conf = pose_model.infer(np.stack(ring)[None])
+        fields = {
+            "tick": packet.sequence,
+            "n_persons": 1,
+            "persons": [
+                {"keypoints": np.round(keypoints[0], 4).tolist(), "confidence": float(conf[0])}
+            ],
+            "node_id": packet.node_id,
+        }
+        line = json.dumps(
+            {"ts": time.time(), "level": "info", "event": "pose.frame", "fields": fields}
+        )
+        out.write(line + "\n")
+        latencies.append(time.perf_counter() - t0)
+    parent.recv()
+    sender.join()
+    sock.close()
+    return {"latency": pct(latencies), "n": len(latencies)}
+
+
 def bench_decode(n: int = 20000) -> float:
     """µs per datagram of the source's decode (parse, 56 amplitudes, CsiFrame), no socket."""
     grams = [d.data for d in synthetic_datagrams(4, 25, n / 100, seed=1, vitals=False)]
@@ -213,6 +268,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--backend", default="numpy", choices=["numpy", "onnxruntime", "native"])
     ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="one more run of the same per-frame work without the graph (one thread, no "
+        "Rx, no hop, no metrics): the floor this machine allows, and the pipeline's ratio to it",
+    )
+    ap.add_argument(
         "--stages",
         action="store_true",
         help="one more run with taps on the pipeline thread: where the time goes (the taps "
@@ -252,6 +313,17 @@ def main() -> None:
             f"ms, max {med['max_ms']:.3f} ms; frames not received {lost}, dropped {drops}"
         )
 
+    if args.floor:
+        model = "" if args.stub else str(MODEL)
+        f = floor_run(args.seconds, args.nodes, args.rate, args.backend, model)["latency"]
+        print(
+            f"floor (same work, no graph, one thread): p50 {f['p50_ms']:.3f} ms, "
+            f"p99 {f['p99_ms']:.3f} ms, max {f['max_ms']:.3f} ms"
+        )
+        if runs:
+            med = statistics.median(r["latency"].get("p99_ms", 0) for r in runs)
+            p50 = statistics.median(r["latency"].get("p50_ms", 0) for r in runs)
+            print(f"pipeline / floor: p50 {p50 / f['p50_ms']:.2f}x, p99 {med / f['p99_ms']:.2f}x")
     if args.stages:
         model = "" if args.stub else str(MODEL)
         r = one_run(args.seconds, args.nodes, args.rate, args.backend, model, True)

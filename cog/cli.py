@@ -21,6 +21,11 @@ from .manifest import COG_ID, manifest, version
 
 __all__ = ["main"]
 
+#: ``--backend`` choices of ``health`` and ``evaluate``: the values of
+#: ``posecog.nodes.model.BackendName``, spelt out so that the CLI starts without importing
+#: numpy (a test checks that they agree).
+BACKENDS = ("numpy", "onnxruntime", "native", "auto")
+
 
 def _seconds(text: str) -> float:
     """A finite, non-negative number of seconds (argparse type)."""
@@ -44,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("health", help="check the cog can come up healthy (model loads, runs)")
     h.add_argument("--model", help="model weights (.safetensors); default: the pipeline's")
-    h.add_argument("--backend", choices=["numpy", "onnxruntime"], default="numpy")
+    h.add_argument("--backend", choices=BACKENDS, default="auto")
     h.add_argument("--config", type=Path, help="runtime config.json (model_path is used)")
 
     r = sub.add_parser("run", help="run a pipeline (default: replay) until it ends or SIGTERM")
@@ -106,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a model on camera-paired data (PCK, MPJPE)")
     e.add_argument("--model", type=Path, required=True, help="model bundle (.safetensors)")
     e.add_argument("--data", type=Path, required=True, help="paired data (*.paired.jsonl[.gz])")
-    e.add_argument("--backend", choices=["numpy", "onnxruntime"], default="numpy")
+    e.add_argument("--backend", choices=BACKENDS, default="auto")
     e.add_argument(
         "--held-out", action="store_true", help="only the later 20 %% by ts_start (the test split)"
     )

@@ -1,11 +1,14 @@
 """The pose model: bundles (weights + metadata), backends and the honest confidence.
 
 ``load_model(path, backend)`` gives a ``PoseModel`` whose ``infer(frames[B, T, n_sc])`` returns
-``(keypoints[B, 17, 2], confidence[B])``; ``backend`` is ``"numpy"``, ``"onnxruntime"`` or
-``"stub"`` (no weights: a fixed skeleton with confidence 0). Backends agree within 1e-5.
+``(keypoints[B, 17, 2], confidence[B])``; ``backend`` is ``"numpy"``, ``"onnxruntime"``,
+``"native"`` (the compiled kernel ``_kernel.c``, built at install when a C compiler is there:
+forward pass and confidence in one call) or ``"stub"`` (no weights: a fixed skeleton with
+confidence 0); ``"auto"`` picks native, else onnxruntime, else numpy. Backends agree within 1e-5.
 A bundle may declare a per-subcarrier input normalisation (``InputNorm``, see
 ``model_input``); the backends apply it, callers always pass raw amplitudes.
-Nothing here loads anything at import time; onnxruntime is imported only when asked for.
+Nothing here loads anything at import time; onnxruntime and the compiled kernel are imported
+only when asked for.
 """
 
 from __future__ import annotations

@@ -45,17 +45,30 @@ def test_health_with_pose_v1() -> None:
     r = cli(["health", "--model", str(POSE_V1)])
     assert r.code == 0, r.stderr
     (ok,) = r.named("health.ok")
-    assert ok["fields"]["backend"] == "numpy"
+    assert ok["fields"]["backend"] == "native"  # auto: the kernel the setup built
     assert ok["fields"]["model_sha256"] == (
         "eb249b9a6b2e10130437a10976ed0230b0d085f86a0553d7226e1ae6eae4b9e5"
     )
     assert 0.0 < ok["fields"]["synthetic_output_confidence"] <= 1.0
 
 
-def test_health_onnxruntime_backend() -> None:
-    r = cli(["health", "--model", str(POSE_V1), "--backend", "onnxruntime"])
+@pytest.mark.parametrize(
+    ("backend", "resolved"),
+    [("onnxruntime", "onnxruntime"), ("native", "native"), ("numpy", "numpy")],
+)
+def test_health_other_backends(backend: str, resolved: str) -> None:
+    r = cli(["health", "--model", str(POSE_V1), "--backend", backend])
     assert r.code == 0, r.stderr
-    assert r.named("health.ok")[0]["fields"]["backend"] == "onnxruntime"
+    assert r.named("health.ok")[0]["fields"]["backend"] == resolved
+
+
+def test_backend_choices_are_the_model_backends() -> None:
+    from typing import get_args
+
+    from posecog.cog.cli import BACKENDS
+    from posecog.nodes.model import BackendName
+
+    assert get_args(BackendName) == BACKENDS
 
 
 def test_health_fails_with_diagnostic(tmp_path: Path) -> None:

@@ -34,10 +34,10 @@ def test_missing_path(tmp_path: Path) -> None:
     assert stub.backend == "stub" and "not found" in stub.stub_reason
 
 
-@pytest.mark.parametrize("backend", ["numpy", "onnxruntime", "auto"])
+@pytest.mark.parametrize("backend", ["numpy", "onnxruntime", "native", "auto"])
 def test_backends(backend: str) -> None:
     model = load_model(POSE_V1, backend)  # type: ignore[arg-type]
-    assert model.backend == ("onnxruntime" if backend == "auto" else backend)
+    assert model.backend == ("native" if backend == "auto" else backend)  # the kernel is built
     assert model.sha256 == model.bundle.sha256  # type: ignore[union-attr]
     info = model.describe()
     assert info["architecture"] == "pose_v1" and info["layout"] == "flat_frame_major"
