@@ -146,15 +146,28 @@ def _metadata_for(path: Path, header: dict[str, Any], weights: Mapping[str, Any]
     )
 
 
+def _onnx_refusal(path: Path) -> str:
+    """Why an ``.onnx`` path is refused, and which file to pass instead."""
+    weights = path.with_suffix(".safetensors")
+    instead = f" ({weights} is beside it)" if weights.is_file() else ""
+    message = (
+        f"{path}: an ONNX file is not a model bundle; pass the .safetensors weights{instead}: "
+        "every backend, onnxruntime included, builds what it runs from them in-process "
+        "(export-onnx writes ONNX for other runtimes)"
+    )
+    if path.name.lower().startswith("pose_v1"):
+        message += (
+            ". The published pose_v1.onnx could not run anyway: it refers to external data "
+            "(pose_v1.onnx.data) that was never published"
+        )
+    return message
+
+
 def load_bundle(path: str | Path) -> ModelBundle:
     """Read and check a bundle. Raises ``ModelError`` saying what is wrong and what to do."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
-        raise ModelError(
-            f"{path}: ONNX files are not accepted. The published pose_v1.onnx refers to external "
-            "data (pose_v1.onnx.data) that was never published, so it cannot run; pass the "
-            ".safetensors weights instead (the ONNX graph is built from them in-process)"
-        )
+        raise ModelError(_onnx_refusal(path))
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     raw = path.read_bytes()

@@ -49,7 +49,17 @@ def test_published_onnx_is_refused_with_the_reason() -> None:
         load_bundle(RUVIEW / "pose_v1.onnx")
     msg = str(err.value)
     assert "external data" in msg and "pose_v1.onnx.data" in msg and "never published" in msg
-    assert ".safetensors" in msg
+    assert f"{RUVIEW / 'pose_v1.safetensors'} is beside it" in msg
+
+
+def test_an_exported_onnx_is_refused_pointing_at_its_weights(tmp_path: Path) -> None:
+    (tmp_path / "mine.onnx").write_bytes(b"not read")
+    (tmp_path / "mine.safetensors").write_bytes(POSE_V1.read_bytes())
+    with pytest.raises(ModelError) as err:
+        load_bundle(tmp_path / "mine.onnx")
+    msg = str(err.value)
+    assert "not a model bundle" in msg and f"{tmp_path / 'mine.safetensors'} is beside it" in msg
+    assert "external data" not in msg  # that is pose_v1.onnx's problem, not this file's
 
 
 def test_truncated_safetensors(tmp_path: Path) -> None:
