@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from posecog.graph.errors import ConfigError, LintError, Problem
+from posecog.graph.errors import ConfigError, LintError, Problem, RuntimeFailure
 from posecog.graph.events import EventStream
 from posecog.graph.lint import lint_file
 from posecog.graph.loader import parse_overrides
@@ -32,13 +32,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {}
     name = args.pipeline
     started: dict[str, Any] = {"cog": COG_ID}
+    from_config: dict[str, Any] = {}
     if args.config is not None:
         cfg, params = load_runtime_config(args.config)
+        from_config = cfg.parameters
         name = name or cfg.pipeline or APPLIANCE_PIPELINE
         started["config"] = str(args.config)
     path = resolve_pipeline(name or DEFAULT_PIPELINE)
     params.update(parse_overrides(args.overrides))
-    spec, problems = lint_file(path, registry, _known_only(path, params, started))
+    known = _known_only(path, params, started, args.config, from_config)
+    spec, problems = lint_file(path, registry, known)
     if problems:
         raise LintError(problems)
     started["parameters"] = {k: v for k, v in spec.values.items() if k != "pipeline_dir"}
@@ -62,11 +65,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return status
 
 
-def _known_only(path: Path, params: dict[str, Any], started: dict[str, Any]) -> dict[str, Any]:
-    """Drop reference config keys the pipeline has no parameter for (reported as unused)."""
+def _known_only(
+    path: Path,
+    params: dict[str, Any],
+    started: dict[str, Any],
+    config_path: Path | None = None,
+    config_parameters: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Drop reference config keys the pipeline has no parameter for (reported as unused).
+    Keys of the config's ``parameters`` that name nothing in the pipeline are errors that
+    name the config file (the linter would blame ``--set``)."""
     from posecog.graph.loader import load_with_problems
+    from posecog.graph.registry import did_you_mean
 
     spec, _ = load_with_problems(path)
+    node_ids = {n.id for n in spec.nodes}
+    bad = []
+    for key in config_parameters or {}:
+        node, dot, _ = key.partition(".")
+        if key in spec.parameters or (dot and node in node_ids):
+            continue
+        hint = did_you_mean(node, node_ids) if dot else did_you_mean(key, spec.parameters)
+        bad.append(
+            f"{config_path}: parameters.{key}: must be a parameter of pipeline '{spec.name}' "
+            f"or <node>.<key>; got an unknown {'node id' if dot else 'name'}{hint}"
+        )
+    if bad:
+        raise ConfigError("\n".join(bad))
     mapped = set(REFERENCE_TO_PARAM.values())
     unused = sorted(k for k in params if k in mapped and k not in spec.parameters)
     if unused:
@@ -170,7 +195,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         summary = simulate(config, args.out, truth=not args.no_truth, paired_path=args.paired)
     except OSError as exc:
-        raise ConfigError(f"simulate: cannot write: {exc}") from None
+        raise RuntimeFailure(f"simulate: cannot write: {exc}") from None
     print(json.dumps(dataclasses.asdict(summary), default=str, indent=2))
     return 0
 
@@ -181,7 +206,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     try:
         report = export_onnx(args.bundle, args.out)
     except OSError as exc:  # --out is a folder, not writable, ...; bundle errors are ModelError
-        raise ConfigError(f"export-onnx: cannot write: {exc}") from None
+        raise RuntimeFailure(f"export-onnx: cannot write: {exc}") from None
     print(
         f"wrote {report.path} ({report.bytes:,} bytes, opset {report.opset}, self-contained); "
         f"onnx.checker: ok; max |onnxruntime - numpy| = {report.max_abs_diff:.3g} over "

@@ -50,3 +50,6 @@ def test_simulate_cli(tmp_path: Path) -> None:
     assert again.read_bytes() == out.read_bytes()  # seeded: same seed, same bytes
     r = cli(["simulate", "--out", str(out), "--nodes", "9"])
     assert r.code == 2 and "Traceback" not in r.stderr and "n_nodes" in r.stderr
+    r = cli(["simulate", "--out", str(tmp_path), "--duration", "1"])  # a folder: cannot write
+    assert r.code == 1 and r.stderr.startswith("Error: simulate: cannot write")
+    assert "Traceback" not in r.stderr

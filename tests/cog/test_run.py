@@ -187,6 +187,18 @@ def test_run_with_reference_config_json(tmp_path: Path) -> None:
     r = cli(["run", "--config", str(config)])
     assert r.code == 2
     assert "colour: unknown key" in r.stderr
+    config.write_text(
+        json.dumps(
+            {"model_path": "x", "pipeline": "replay", "parameters": {"recordng": "a", "pace.x": 1}}
+        )
+    )
+    r = cli(["run", "--config", str(config)])
+    assert r.code == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.splitlines()
+    assert f"{config}: parameters.recordng: must be a parameter of pipeline 'replay'" in lines[0]
+    assert "did you mean 'recording'?" in lines[0]
+    assert f"{config}: parameters.pace.x:" in lines[1] and "unknown node id" in lines[1]
+    assert "--set" not in r.stderr  # the config file is named, not the command line
 
 
 def test_unwritable_sink_is_a_runtime_failure_exit_1(tmp_path: Path) -> None:
