@@ -219,6 +219,30 @@ def bench_decode(n: int = 20000) -> float:
     return (time.perf_counter() - t0) / len(grams) * 1e6
 
 
+def bench_cold(n: int = 200) -> dict[str, tuple[float, float]]:
+    """What this machine charges for code that last ran 10 ms ago: µs of a tiny call, p50,
+    right after a 10 ms sleep vs back to back (the live path runs once every ~10 ms)."""
+    x = np.ones(56, dtype=np.float32)
+    calls: dict[str, Any] = {
+        "no-op Python call": lambda: None,
+        "np.sqrt of 56 floats": lambda: np.sqrt(x),
+    }
+    out: dict[str, tuple[float, float]] = {}
+    for name, fn in calls.items():
+        cold, warm = [], []
+        for _ in range(n):
+            time.sleep(0.01)
+            t0 = time.perf_counter()
+            fn()
+            t1 = time.perf_counter()
+            fn()
+            t2 = time.perf_counter()
+            cold.append(t1 - t0)
+            warm.append(t2 - t1)
+        out[name] = (statistics.median(cold) * 1e6, statistics.median(warm) * 1e6)
+    return out
+
+
 def bench_infer(backend: str, n: int = 1000) -> dict[str, float]:
     """Bare batch-1 inference, for reference: the floor of the pose latency."""
     model = load_model(MODEL, backend)
@@ -289,6 +313,8 @@ def main() -> None:
         f"numpy {np.__version__}"
     )
     print(f"# load average at start {os.getloadavg()[0]:.2f}")
+    for name, (cold, warm) in bench_cold().items():
+        print(f"{name}: {cold:.1f} us after a 10 ms pause vs {warm:.1f} us right after (p50)")
     print(f"source decode: {bench_decode():.1f} us/datagram (parse + lltf56 + CsiFrame)")
     b = bench_infer(args.backend)
     print(
