@@ -59,6 +59,9 @@ class Runtime:
         self._started_fields = dict(started_fields or {})
         self._stop = threading.Event()
         self._done = threading.Event()
+        #: Set with either of them: the main thread sleeps on it instead of polling, so it
+        #: never takes the GIL from the pipeline thread while items flow.
+        self._wake = threading.Event()
         self._failure: str | None = None
         self._pending_sinks: set[str] = set()
         self._lock = threading.Lock()
@@ -96,6 +99,7 @@ class Runtime:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     @property
     def failure(self) -> str | None:
@@ -107,6 +111,7 @@ class Runtime:
             self._pending_sinks.discard(sink_id)
             if not self._pending_sinks:
                 self._done.set()
+                self._wake.set()
 
     def _sink_error(self, sink_id: str, exc: Exception) -> None:
         with self._lock:
@@ -117,6 +122,7 @@ class Runtime:
                 )
                 self._failure = what if what.startswith(f"{sink_id}:") else f"{sink_id}: {what}"
         self._done.set()
+        self._wake.set()
 
     def stats(self) -> dict[str, Any]:
         snap = self.services.metrics.snapshot()
@@ -131,7 +137,10 @@ class Runtime:
             return
 
         def handler(signum: int, _frame: types.FrameType | None) -> None:
-            self.stop()
+            self._stop.set()
+            # Not ``self._wake.set()`` here: the interrupted main thread may hold that event's
+            # lock (in ``clear``); a short-lived thread sets it once the lock is free.
+            threading.Thread(target=self._wake.set, name="signal-wake", daemon=True).start()
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -152,14 +161,20 @@ class Runtime:
         with self._signals():
             self._pipeline_scheduler.schedule(lambda _s, _t: self._start())
             next_stats = time.monotonic() + self.stats_interval
-            while not self._done.is_set():
+            while True:
+                self._wake.clear()
+                if self._done.is_set():
+                    break
                 if self._stop.is_set():
                     reason = "stopped"
                     break
-                self._done.wait(0.05)
                 if self.stats_interval > 0 and time.monotonic() >= next_stats:
                     self.events.emit("pipeline.stats", self.stats())
                     next_stats += self.stats_interval
+                # No polling: woken by stop() (signal handlers run during this wait), the
+                # end of the run, or the next stats event.
+                timeout = max(0.0, next_stats - time.monotonic())
+                self._wake.wait(timeout if self.stats_interval > 0 else None)
             if reason == "stopped":
                 self._pipeline_scheduler.schedule(lambda _s, _t: self.graph.stop_sources())
                 if not self._done.wait(DRAIN_TIMEOUT):
