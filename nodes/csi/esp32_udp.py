@@ -4,13 +4,14 @@ the ``udp_esp32`` node uses. Opening a socket is the only I/O here, and only whe
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 from posecog.nodes.items import Vitals
 
 from .esp32 import VitalsPacket
 
-__all__ = ["bind_hint", "open_udp_socket", "vitals_item"]
+__all__ = ["bind_hint", "open_udp_socket", "socket_drops", "vitals_item"]
 
 
 def open_udp_socket(bind: str, port: int, recv_buffer: int, timeout: float) -> socket.socket:
@@ -43,6 +44,27 @@ def bind_hint(exc: OSError) -> str:
     if exc.errno == errno.EADDRNOTAVAIL:
         return "; 'bind' must be an address of this machine (0.0.0.0 for all)"
     return ""
+
+
+def socket_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped on ``sock`` because its receive buffer was full, since it
+    was opened: the ``drops`` column of ``/proc/net/udp`` (or ``udp6``) for the socket's
+    inode. None where that is not available (not Linux, or the socket is closed)."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+    except OSError:
+        return None
+    table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+    try:
+        with open(table, encoding="ascii") as f:
+            next(f)  # the header
+            for line in f:
+                cols = line.split()
+                if len(cols) >= 13 and cols[9] == inode:
+                    return int(cols[12])
+    except (OSError, ValueError, StopIteration):
+        return None
+    return None
 
 
 def vitals_item(p: VitalsPacket, ts: float, arrived: float) -> Vitals:

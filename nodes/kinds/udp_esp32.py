@@ -35,7 +35,7 @@ from posecog.graph.context import BuildContext
 from posecog.graph.errors import RuntimeFailure
 from posecog.graph.node import NodeConfig
 from posecog.nodes.csi.esp32 import CsiPacket, PacketError, VitalsPacket, parse_packet
-from posecog.nodes.csi.esp32_udp import bind_hint, open_udp_socket, vitals_item
+from posecog.nodes.csi.esp32_udp import bind_hint, open_udp_socket, socket_drops, vitals_item
 from posecog.nodes.csi.sequence import SequenceTracker
 from posecog.nodes.csi.subcarriers import NoSelection, Selection, select_amplitudes
 from posecog.nodes.items import CsiFrame, Vitals
@@ -119,7 +119,10 @@ def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[CsiFrame | Vi
     quietly, by name (``features_packet``, ``wasm_events_packet``, ``compressed_csi_packet``,
     ``feature_state_packet``, ``type7_packet``) and ``no_htltf`` (a 64-subcarrier frame under
     htltf56); broken datagrams with a WARN: ``unknown_magic``, ``truncated``,
-    ``size_mismatch``, ``bad_header``, ``too_few_subcarriers``, ``recv_error``.
+    ``size_mismatch``, ``bad_header``, ``too_few_subcarriers``, ``recv_error``; and
+    ``socket_overflow`` with a WARN: datagrams the kernel dropped because the socket's receive
+    buffer was full (read from ``/proc/net/udp`` on Linux when a sequence gap shows a loss, and
+    when the socket closes).
 
     Gauges ``datagrams``, ``frames`` and ``vitals`` count what was received and given.
     Sequence numbers are tracked per node: gauges ``seq_gaps`` (jumps of more than one),
@@ -157,6 +160,7 @@ class _Receiver:
         self._lock = threading.RLock()
         self._stopping = self._started = False
         self._closed = threading.Event()
+        self._kernel_drops = 0  # the socket's kernel drop count already reported
         self._loop_thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -210,6 +214,7 @@ class _Receiver:
 
     def _close(self) -> None:
         if self._sock is not None and not self._closed.is_set():
+            self._count_kernel_drops()
             self._sock.close()
             self.seq.publish(self.ctx.metrics.gauges)
             counts = {k: self.counts[k] for k in ("datagrams", "frames", "vitals")}
@@ -276,11 +281,26 @@ class _Receiver:
         if item is not None:
             self.observer.on_next(item)
 
+    def _count_kernel_drops(self) -> None:
+        """Count what the kernel dropped on a full receive buffer since the last look."""
+        if self._sock is None:
+            return
+        total = socket_drops(self._sock)
+        if total is not None and total > self._kernel_drops:
+            lost, self._kernel_drops = total - self._kernel_drops, total
+            self.ctx.drop(
+                "socket_overflow",
+                f"the kernel dropped {lost} datagrams: the receive buffer was full (raise "
+                "recv_buffer, or the graph is too slow for the input)",
+                count=lost,
+            )
+
     def _decode(self, data: bytes, ts: float, arrived: float) -> CsiFrame | Vitals | None:
         packet = parse_packet(data)
         if isinstance(packet, CsiPacket):
             if self.seq.track(packet.node_id, packet.sequence):
                 self.seq.publish(self.ctx.metrics.gauges)
+                self._count_kernel_drops()  # a gap may be the kernel's doing
             amp = select_amplitudes(packet.iq, packet.n_subcarriers, self.selection)
             self.counts["frames"] += 1
             return CsiFrame(

@@ -431,3 +431,35 @@ def test_under_the_runtime_the_socket_is_read_on_the_pipeline_thread() -> None:
         names = {t.name for t in threading.enumerate()}
     assert set(threads) == {"pipeline"}
     assert "source:udp" not in names  # no thread of its own
+
+
+def test_datagrams_the_kernel_drops_on_a_full_buffer_are_counted() -> None:
+    text = SOURCE_ONLY.replace("PORT", "0").replace("SELECTION", "lltf56")
+    text = text.replace("subcarriers: lltf56}", "subcarriers: lltf56, recv_buffer: 4096}")
+    live = Live(text)
+    gate = threading.Event()
+    live.rt.graph.tap("udp", lambda _f: gate.wait(5))  # the graph stalls on its first item
+    sent = 300
+    with live:
+        with Esp32Sender(live.port) as sender:
+            sender.send(csi_datagram(1, 0, bytes(128)))
+            wait_for(lambda: live.gauges["datagrams"] == 1, 5, "the first datagram")
+            for seq in range(1, sent):  # meanwhile the socket's small buffer overflows
+                sender.send(csi_datagram(1, seq, bytes(128)))
+            gate.set()
+            # the stream goes on until a datagram gets through the drained buffer
+            for seq in itertools.count(sent):
+                sender.send(csi_datagram(1, seq, bytes(128)))
+                sent += 1
+                try:
+                    wait_for(lambda s=seq: any(f.seq == s for f in live.taps["udp"]), 0.2)
+                    break
+                except TimeoutError:
+                    assert seq < 350, "nothing got through"
+        received = live.gauges["datagrams"]
+        assert live.gauges["seq_lost"] == sent - received
+        assert live.drops["socket_overflow"] == sent - received  # counted while running
+    assert 2 < received < sent
+    assert live.drops["socket_overflow"] == sent - received  # and no more at close
+    warn = [e for e in live.named("item.dropped") if e.fields["reason"] == "socket_overflow"]
+    assert warn and "receive buffer was full" in warn[0].fields["detail"]
