@@ -70,7 +70,7 @@ def test_encode_roundtrip():
 
 
 def test_real_packet_amplitudes_by_hand():
-    line = next(json.loads(t) for t in EXCERPT_A.open() if '"raw_csi"' in t)
+    line = next(json.loads(t) for t in EXCERPT_A.read_text().splitlines() if '"raw_csi"' in t)
     iq = bytes.fromhex(line["iq_hex"])
     n = line["subcarriers"]
     signed = [b - 256 if b > 127 else b for b in iq]

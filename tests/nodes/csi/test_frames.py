@@ -8,7 +8,7 @@ from tests.conftest import EXCERPT_A
 
 
 def test_frames_of_one_node_with_every_skip_reported():
-    lines = [json.loads(t) for t in EXCERPT_A.open()]
+    lines = [json.loads(t) for t in EXCERPT_A.read_text().splitlines()]
     node1 = [d["timestamp"] for d in lines if d.get("type") == "raw_csi" and d["node_id"] == 1]
     reported: list[tuple[str, str]] = []
 

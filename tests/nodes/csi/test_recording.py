@@ -29,7 +29,7 @@ def by_kind(entries):
 
 
 def test_variant_a_gives_every_raw_csi_line_of_each_node():
-    lines = [json.loads(t) for t in EXCERPT_A.open()]
+    lines = [json.loads(t) for t in EXCERPT_A.read_text().splitlines()]
     raw = Counter(d["node_id"] for d in lines if d.get("type") == "raw_csi")
     n_vitals = sum(d.get("type") == "vitals" for d in lines)
     n_feature = sum(d.get("type") == "feature" for d in lines)
@@ -45,7 +45,7 @@ def test_variant_a_gives_every_raw_csi_line_of_each_node():
 
 
 def test_variant_a_amplitudes_match_a_hand_computation():
-    lines = [json.loads(t) for t in EXCERPT_A.open()]
+    lines = [json.loads(t) for t in EXCERPT_A.read_text().splitlines()]
     number = next(i for i, d in enumerate(lines, 1) if d.get("subcarriers") == 128)
     line = lines[number - 1]
     iq = bytes.fromhex(line["iq_hex"])
@@ -66,7 +66,9 @@ def test_variant_a_amplitudes_match_a_hand_computation():
 
 def test_variant_a_vitals_lines():
     line_no, line = next(
-        (i, json.loads(t)) for i, t in enumerate(EXCERPT_A.open(), 1) if '"vitals"' in t
+        (i, json.loads(t))
+        for i, t in enumerate(EXCERPT_A.read_text().splitlines(), 1)
+        if '"vitals"' in t
     )
     value = next(e.value for e in read_recording(EXCERPT_A) if e.line == line_no)
     assert value == Vitals(
@@ -85,7 +87,7 @@ def test_variant_a_vitals_lines():
 
 
 def test_variant_b_gives_60_frames_of_node_0():
-    lines = [json.loads(t) for t in EXCERPT_B.open()]
+    lines = [json.loads(t) for t in EXCERPT_B.read_text().splitlines()]
     frames, vitals, skips = by_kind(list(read_recording(EXCERPT_B)))
     assert len(lines) == len(frames) == 60
     assert not vitals and not skips
@@ -193,8 +195,8 @@ def test_cut_off_gzip_ends_with_a_read_error(tmp_path):
 
 
 def test_bad_lines_are_counted_and_good_lines_still_come_through(tmp_path):
-    good_a = next(t for t in EXCERPT_A.open() if '"raw_csi"' in t).rstrip("\n")
-    good_b = next(iter(EXCERPT_B.open())).rstrip("\n")
+    good_a = next(t for t in EXCERPT_A.read_text().splitlines() if '"raw_csi"' in t).rstrip("\n")
+    good_b = next(iter(EXCERPT_B.read_text().splitlines())).rstrip("\n")
     a = json.loads(good_a)
     b = json.loads(good_b)
 

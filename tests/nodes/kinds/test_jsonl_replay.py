@@ -63,7 +63,7 @@ def write_minute(path: Path, n: int = 61) -> list[float]:
 
 
 def test_max_pacing_replays_every_frame_and_counts_the_rest():
-    lines = [json.loads(t) for t in EXCERPT_A.open()]
+    lines = [json.loads(t) for t in EXCERPT_A.read_text().splitlines()]
     raw = Counter(d["node_id"] for d in lines if d.get("type") == "raw_csi")
     other = Counter(d.get("type", "untyped") for d in lines if d.get("type") != "raw_csi")
     h = Harness()
@@ -114,7 +114,7 @@ def test_realtime_speed_two_halves_the_gaps(tmp_path):
 
 
 def test_realtime_on_a_real_recording():
-    stamps = [json.loads(t)["timestamp"] for t in EXCERPT_B.open()]
+    stamps = [json.loads(t)["timestamp"] for t in EXCERPT_B.read_text().splitlines()]
     out = Harness().run(path=str(EXCERPT_B), pacing="realtime", speed=4.0)
     assert [t for t, _ in frames_of(out)] == pytest.approx(
         [SUBSCRIBED + (ts - stamps[0]) / 4 for ts in stamps], abs=1e-5
@@ -159,7 +159,7 @@ def test_disposal_stops_a_max_replay_between_two_lines():
 
 
 def test_node_filter_keeps_the_chosen_nodes():
-    lines = [json.loads(t) for t in EXCERPT_A.open()]
+    lines = [json.loads(t) for t in EXCERPT_A.read_text().splitlines()]
     n_node2 = sum(d.get("type") == "raw_csi" and d["node_id"] == 2 for d in lines)
     h = Harness()
     out = h.run(path=str(EXCERPT_A), nodes=[1])
