@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -65,7 +66,7 @@ class Runtime:
         self._failure: str | None = None
         self._pending_sinks: set[str] = set()
         self._lock = threading.Lock()
-        self._pipeline_scheduler = ThreadScheduler("pipeline")
+        self._pipeline_scheduler = ThreadScheduler("pipeline", on_error=self._thread_bug)
         self._source_schedulers: list[ThreadScheduler] = []
         self.loop = PipelineLoop(self._pipeline_scheduler, self.services.idle_callbacks)
         self.services.add_reader = self.loop.add_reader
@@ -80,7 +81,7 @@ class Runtime:
         )
 
     def _source_scheduler(self, node_id: str) -> abc.SchedulerBase:
-        sched = ThreadScheduler(f"source:{node_id}")
+        sched = ThreadScheduler(f"source:{node_id}", on_error=self._thread_bug)
         self._source_schedulers.append(sched)
         return sched
 
@@ -123,6 +124,20 @@ class Runtime:
                 self._failure = what if what.startswith(f"{sink_id}:") else f"{sink_id}: {what}"
         self._done.set()
         self._wake.set()
+
+    def _thread_bug(self, exc: Exception) -> None:
+        """An exception escaped a node on a runtime thread: a bug, not bad input (nodes drop and
+        count bad items themselves). Print its traceback and end the run (exit 1) rather than
+        leave a dead thread and a run that never finishes."""
+        if self._failure is not None:
+            return  # the run is already ending; the first report is the one that matters
+        name = threading.current_thread().name
+        try:
+            print(f"Bug: unexpected error on thread {name!r}:", file=sys.stderr)
+            traceback.print_exception(exc, file=sys.stderr)
+        except (OSError, ValueError):  # stderr closed: the run.finished event still says it
+            pass
+        self._sink_error(name, exc)
 
     def stats(self) -> dict[str, Any]:
         snap = self.services.metrics.snapshot()

@@ -46,9 +46,15 @@ _Entry = tuple[abc.ScheduledAction[Any], Any, SingleAssignmentDisposable]
 class ThreadScheduler(PeriodicScheduler, abc.DisposableBase):
     """A scheduler owning one daemon thread called ``name``."""
 
-    def __init__(self, name: str = "scheduler") -> None:
+    def __init__(
+        self, name: str = "scheduler", on_error: Callable[[Exception], None] | None = None
+    ) -> None:
+        """``on_error`` receives what an action or reader callback raised (a bug: nodes isolate
+        item errors themselves); the thread goes on. Without it the exception ends the thread.
+        """
         super().__init__()
         self.name = name
+        self._on_error = on_error
         # ``with self._lock`` (C) on the hot path; the condition (Python) only to wait/notify.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -199,10 +205,15 @@ class ThreadScheduler(PeriodicScheduler, abc.DisposableBase):
     def _run(self) -> None:
         while (entry := self._next()) is not None:
             action, state, sad = entry
-            if sad is _READER:  # a readable descriptor: no disposable to keep
-                state()
-            elif not sad.is_disposed:
-                sad.disposable = self.invoke_action(action, state)
+            try:
+                if sad is _READER:  # a readable descriptor: no disposable to keep
+                    state()
+                elif not sad.is_disposed:
+                    sad.disposable = self.invoke_action(action, state)
+            except Exception as exc:
+                if self._on_error is None:
+                    raise
+                self._on_error(exc)
 
     def dispose(self) -> None:
         with self._lock:

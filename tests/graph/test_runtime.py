@@ -13,7 +13,7 @@ from posecog.graph.hop import Hop, PipelineLoop
 from posecog.graph.lint import lint_file
 from posecog.graph.runtime import Runtime
 
-from .kinds import COLLECTED, make_registry
+from .kinds import COLLECTED, Num, make_registry
 
 
 def _runtime(tmp_path: Path, text: str, **kw: Any) -> tuple[Runtime, list[Event]]:
@@ -256,3 +256,45 @@ def test_a_full_block_hop_fed_by_a_reader_delivers_instead_of_waiting() -> None:
     sched.dispose()
     r.close()
     w.close()
+
+
+def test_a_bug_escaping_a_node_ends_the_run_with_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import reactivex
+    from reactivex import Observable, abc
+
+    from posecog.graph.context import BuildContext
+    from posecog.graph.node import NodeConfig
+
+    reg = make_registry()
+
+    @reg.sink("explode", config=NodeConfig, takes=Num)
+    def explode(_config: NodeConfig, _ctx: BuildContext) -> Any:
+        """Raises from a bare observer: nothing in the graph catches it."""
+
+        def operator(source: Observable[Any]) -> Observable[Any]:
+            def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> Any:
+                def on_next(item: Any) -> None:
+                    raise RuntimeError(f"boom at {item}")
+
+                return source.subscribe(on_next, observer.on_error, observer.on_completed)
+
+            return reactivex.create(subscribe)
+
+        return operator
+
+    text = "name: t\nnodes:\n  - {id: src, type: count, config: {n: 5}}\n"
+    text += "  - {id: out, type: explode, inputs: [src]}\n"
+    spec, problems = lint_file(tmp_path / "p.yaml", reg, text=text)
+    assert problems == []
+    events: list[Event] = []
+    stream = EventStream()
+    stream.listen(events.append)
+    rt = Runtime(spec, reg, stream, stats_interval=0)
+    assert rt.run() == 1  # ends instead of hanging with a dead pipeline thread
+    assert rt.failure is not None and "boom at" in rt.failure
+    assert rt.failure.startswith("pipeline: RuntimeError")
+    err = capsys.readouterr().err
+    assert "Bug: unexpected error on thread 'pipeline'" in err and "Traceback" in err
+    assert events[-1].event == "run.finished" and events[-1].fields["reason"] == "failed"

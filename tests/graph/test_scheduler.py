@@ -104,3 +104,18 @@ def test_actions_and_timers_wake_a_thread_waiting_on_readers() -> None:
     assert not any(t.name == "loop" for t in threading.enumerate())  # dispose ended select()
     r.close()
     w.close()
+
+
+def test_an_escaping_exception_goes_to_on_error_and_the_thread_goes_on() -> None:
+    errors: list[Exception] = []
+    s = ThreadScheduler("t", on_error=errors.append)
+    done = threading.Event()
+
+    def boom(_s: object, _t: object) -> None:
+        raise RuntimeError("a bug")
+
+    s.schedule(boom)
+    s.schedule(lambda _s, _t: done.set())
+    assert done.wait(5)  # the thread survived
+    assert [str(e) for e in errors] == ["a bug"]
+    s.dispose()
