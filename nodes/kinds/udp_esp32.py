@@ -34,10 +34,9 @@ from reactivex.disposable import Disposable
 from posecog.graph.context import BuildContext
 from posecog.graph.errors import RuntimeFailure
 from posecog.graph.node import NodeConfig
-from posecog.nodes.csi.esp32 import CsiPacket, PacketError, VitalsPacket, parse_packet
-from posecog.nodes.csi.esp32_udp import bind_hint, open_udp_socket, socket_drops, vitals_item
-from posecog.nodes.csi.sequence import SequenceTracker
-from posecog.nodes.csi.subcarriers import NoSelection, Selection, select_amplitudes
+from posecog.nodes.csi.datagrams import DatagramDecoder
+from posecog.nodes.csi.esp32_udp import bind_hint, open_udp_socket, socket_drops
+from posecog.nodes.csi.subcarriers import Selection
 from posecog.nodes.items import CsiFrame, Vitals
 from posecog.nodes.registry import registry
 
@@ -150,11 +149,10 @@ class _Receiver:
         observer: abc.ObserverBase[CsiFrame | Vitals],
     ) -> None:
         self.config, self.ctx, self.observer = config, ctx, observer
-        self.selection: Selection = config.subcarriers
-        self.seq = SequenceTracker()
-        #: Live counts, also the node's gauges: datagrams received, frames and vitals given.
-        self.counts = ctx.metrics.gauges
-        self.counts.update(datagrams=0, frames=0, vitals=0)
+        # A sequence change may be the kernel dropping datagrams: look when one is seen.
+        self.decoder = DatagramDecoder(
+            config.subcarriers, ctx.drop, ctx.metrics.gauges, self._count_kernel_drops
+        )
         self._sock: socket.socket | None = None
         # Reentrant: a delivery made while reading may end the run and dispose the source.
         self._lock = threading.RLock()
@@ -186,7 +184,7 @@ class _Receiver:
                 "address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                 "port": port,
                 "recv_buffer": sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
-                "subcarriers": self.selection,
+                "subcarriers": self.config.subcarriers,
             },
         )
         if ctx.can_read_inline:
@@ -216,9 +214,8 @@ class _Receiver:
         if self._sock is not None and not self._closed.is_set():
             self._count_kernel_drops()
             self._sock.close()
-            self.seq.publish(self.ctx.metrics.gauges)
-            counts = {k: self.counts[k] for k in ("datagrams", "frames", "vitals")}
-            self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **counts})
+            self.decoder.seq.publish(self.ctx.metrics.gauges)
+            self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **self.decoder.counts()})
             self._closed.set()
 
     # -- inline reading (pipeline thread) --------------------------------------------------------
@@ -265,19 +262,7 @@ class _Receiver:
 
     def _handle(self, data: bytes, ts: float, arrived: float) -> None:
         """Decode one datagram received at wall time ``ts`` (event time) and ``arrived``."""
-        self.counts["datagrams"] += 1
-        try:
-            item = self._decode(data, ts, arrived)
-        except PacketError as exc:
-            reason = "unknown_magic" if exc.reason == "bad_magic" else exc.reason
-            self.ctx.drop(reason, exc.detail)
-            return
-        except NoSelection as exc:
-            self.ctx.drop(exc.reason, exc.detail, warn=exc.reason != "no_htltf")
-            return
-        except Exception as exc:  # isolation: one bad datagram never ends the loop
-            self.ctx.drop(f"error:{type(exc).__name__}", str(exc))
-            return
+        item = self.decoder.decode(data, ts, arrived)
         if item is not None:
             self.observer.on_next(item)
 
@@ -294,26 +279,3 @@ class _Receiver:
                 "recv_buffer, or the graph is too slow for the input)",
                 count=lost,
             )
-
-    def _decode(self, data: bytes, ts: float, arrived: float) -> CsiFrame | Vitals | None:
-        packet = parse_packet(data)
-        if isinstance(packet, CsiPacket):
-            if self.seq.track(packet.node_id, packet.sequence):
-                self.seq.publish(self.ctx.metrics.gauges)
-                self._count_kernel_drops()  # a gap may be the kernel's doing
-            amp = select_amplitudes(packet.iq, packet.n_subcarriers, self.selection)
-            self.counts["frames"] += 1
-            return CsiFrame(
-                ts,
-                packet.node_id,
-                amp,
-                seq=packet.sequence,
-                rssi=float(packet.rssi),
-                n_subcarriers=packet.n_subcarriers,
-                arrived=arrived,
-            )
-        if isinstance(packet, VitalsPacket):
-            self.counts["vitals"] += 1
-            return vitals_item(packet, ts, arrived)
-        self.ctx.drop(f"{packet.name}_packet", f"{len(data)} bytes", warn=False)
-        return None
