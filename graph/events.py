@@ -76,10 +76,20 @@ class EventStream:
         return round(self._wall_clock(), 6)
 
     def emit(
-        self, event: str, fields: dict[str, Any] | None = None, level: Level = "info"
+        self,
+        event: str,
+        fields: dict[str, Any] | None = None,
+        level: Level = "info",
+        flush: bool = True,
     ) -> Event:
+        """Write one event. ``flush`` (the default) pushes it out at once: stdout is a pipe
+        under the appliance's gateway, block-buffered, and an event must not wait there. Sinks
+        of item events pass ``flush=False`` and flush when the pipeline goes idle, so a fast
+        replay writes in blocks and a live stream line by line."""
         ev = Event(event, fields or {}, level, self.stamp())
         self.write(ev)
+        if flush:
+            self.flush()
         return ev
 
     def write(self, ev: Event) -> None:

@@ -35,8 +35,13 @@ def build(
     Poses become ``pose.frame`` events (``tick, n_persons, persons[{keypoints, confidence}]``
     as the reference cog, plus ``node_id``, ``ts_event``, ``ts_start``, ``latency_ms`` and
     ``backend``); vitals become ``vitals``, presence ``presence``. Lines go to the same stream
-    as the run's own events (stdout for the CLI), which is flushed when the input completes.
+    as the run's own events (stdout for the CLI). Lines are flushed whenever the pipeline has no
+    item waiting (so a live stream comes out line by line even when stdout is a pipe, and a
+    fast replay in blocks) and when the input completes.
     """
+
+    # Flushed whenever no item is waiting: line by line when live, in blocks in a fast replay.
+    ctx.on_idle(ctx.events.flush)
 
     def operator(source: Observable[Any]) -> Observable[Any]:
         def subscribe(
@@ -45,7 +50,7 @@ def build(
             def on_next(item: Any) -> None:
                 now = ctx.now()
                 name, fields = item_event(item, now, config.decimals)
-                ctx.events.emit(name, fields, config.level)  # type: ignore[arg-type]
+                ctx.events.emit(name, fields, config.level, flush=False)  # type: ignore[arg-type]
                 ctx.record_latency(getattr(item, "arrived", 0.0))
 
             def on_completed() -> None:

@@ -28,7 +28,9 @@ class Cog:
             stderr=subprocess.PIPE,
             text=True,
             cwd=cwd,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # Not PYTHONUNBUFFERED: stdout is a pipe, as under the appliance's gateway, and
+            # events must still come out as they happen.
+            env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
         )
         self.events: list[dict[str, Any]] = []
         self._cond = threading.Condition()
