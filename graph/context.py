@@ -151,8 +151,10 @@ class BuildContext:
             def subscribe(
                 observer: abc.ObserverBase[U], scheduler: abc.SchedulerBase | None = None
             ) -> abc.DisposableBase:
+                clock, latency = self.services.clock, self.metrics.latency
+
                 def on_next(item: T) -> None:
-                    t0 = self.now()
+                    t0 = clock()
                     try:
                         result = fn(item)
                         outs = () if result is None else tuple(result)
@@ -166,7 +168,7 @@ class BuildContext:
                         self.drop(f"error:{type(exc).__name__}", str(exc))
                         return
                     finally:
-                        self.metrics.latency.add(self.now() - t0)
+                        latency.add(clock() - t0)
                     for out in outs:
                         observer.on_next(out)
 

@@ -28,7 +28,8 @@ class LatencyWindow:
     def add(self, seconds: float) -> None:
         self.count += 1
         self.total += seconds
-        self.max = max(self.max, seconds)
+        if seconds > self.max:  # noqa: PLR1730 (a builtin call per item of every node)
+            self.max = seconds
         self._recent.append(seconds)
 
     def summary(self) -> dict[str, float]:

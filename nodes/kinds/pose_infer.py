@@ -65,7 +65,9 @@ class _Batcher:
 
     def add(self, window: CsiWindow) -> None:
         try:
-            frames = np.asarray(window.frames)
+            frames = window.frames
+            if not isinstance(frames, np.ndarray):
+                frames = np.asarray(frames)
         except Exception as exc:  # isolation: a malformed item is dropped, never raised
             self.ctx.drop(f"error:{type(exc).__name__}", str(exc))
             return
@@ -73,7 +75,9 @@ class _Batcher:
             got = list(frames.shape)
             self.ctx.drop("wrong_shape", f"window must be {list(self.shape)}; got {got}")
             return
-        if not math.isfinite(float(frames.sum())):  # one reduction; NaN/inf survive the sum
+        if not math.isfinite(
+            float(np.add.reduce(frames, axis=None))
+        ):  # one reduction; NaN/inf survive the sum
             self.ctx.drop("non_finite", "window holds NaN or inf amplitudes")
             return
         self.pending.append(window)
@@ -87,12 +91,14 @@ class _Batcher:
                 batch[0].frames[None] if len(batch) == 1 else np.stack([w.frames for w in batch])
             )
             keypoints, conf = self.model.infer(frames)
+            keypoints.flags.writeable = False  # each pose keeps a view: nobody may change it
             return [(keypoints[i], float(conf[i])) for i in range(len(batch))]
         except Exception:  # isolation: find the window(s) that fail on their own
             results: list[tuple[FloatArray, float] | None] = []
             for w in batch:
                 try:
                     kp, c = self.model.infer(w.frames[None])
+                    kp.flags.writeable = False
                     results.append((kp[0], float(c[0])))
                 except Exception as exc:
                     self.ctx.drop(f"error:{type(exc).__name__}", str(exc))
@@ -113,7 +119,9 @@ class _Batcher:
             if result is None:
                 continue
             keypoints, confidence = result
-            if not math.isfinite(float(keypoints.sum())):  # 34 values in (0, 1) when finite
+            if not math.isfinite(
+                float(np.add.reduce(keypoints, axis=None))
+            ):  # 34 values in (0, 1) when finite
                 self.ctx.drop("non_finite_output", "the model gave non-finite keypoints")
                 continue
             if confidence < self.config.min_confidence:
@@ -123,7 +131,7 @@ class _Batcher:
                 Pose(
                     ts=float(window.ts_end),
                     node_id=window.node_id,
-                    keypoints=np.array(keypoints, dtype=np.float32),
+                    keypoints=keypoints,  # a read-only view of the batch's output
                     confidence=confidence,
                     seq=window.seq,
                     ts_start=float(window.ts_start),

@@ -107,7 +107,7 @@ def build(
                 "wrong_length",
                 f"node {frame.node_id}: {amp.shape} amplitudes, expected {config.subcarriers}",
             )
-        if not math.isfinite(float(amp.sum())):  # one reduction; NaN/inf survive the sum
+        if not math.isfinite(float(np.add.reduce(amp))):  # one reduction; NaN/inf survive the sum
             raise Drop("non_finite", f"node {frame.node_id} seq {frame.seq}")
         ring = rings.get(frame.node_id)
         if ring is None:

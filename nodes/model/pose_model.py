@@ -90,7 +90,9 @@ class PoseModel:
         Raises ValueError when the shape is not ``[B, window, n_subcarriers]``. Non-finite input
         is not repaired: it yields confidence 0 (and usually non-finite keypoints).
         """
-        x = np.asarray(frames, dtype=np.float32)
+        x = frames
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+            x = np.asarray(frames, dtype=np.float32)
         if x.ndim != 3 or x.shape[1:] != (self.window, self.n_subcarriers):
             want = f"[B, {self.window}, {self.n_subcarriers}]"
             raise ValueError(f"frames must have shape {want}; got {list(x.shape)}")
