@@ -42,13 +42,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: One encoder for every line (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def to_json_line(event: Event) -> str:
     """One compact JSON line; NaN/inf (invalid JSON) become null, walked only when present."""
     envelope = event.envelope()
     try:
-        return json.dumps(envelope, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(envelope)
     except ValueError:
-        return json.dumps(_clean(envelope), separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(_clean(envelope))
 
 
 class EventStream:
