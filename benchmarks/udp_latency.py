@@ -100,6 +100,17 @@ def pct(values: list[float]) -> dict[str, float]:
     return {"p50_ms": float(p50), "p99_ms": float(p99), "max_ms": float(a.max())}
 
 
+def start_sender(
+    port: int, nodes: int, rate: float, seconds: float
+) -> tuple[mp.process.BaseProcess, Connection]:
+    """Start ``send_process`` in a fresh interpreter; its send times arrive on the connection."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    sender = ctx.Process(target=send_process, args=(port, nodes, rate, seconds, child))
+    sender.start()
+    return sender, parent
+
+
 def one_run(
     seconds: float, nodes: int, rate: float, backend: str, model: str, taps: bool
 ) -> dict[str, Any]:
@@ -130,10 +141,7 @@ def one_run(
     runner.start()
     wait_for(lambda: any(e.event == "source.up" for e in events), 10, "source.up")
     port = next(e.fields["port"] for e in events if e.event == "source.up")
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    sender = ctx.Process(target=send_process, args=(port, nodes, rate, seconds, child))
-    sender.start()
+    sender, parent = start_sender(port, nodes, rate, seconds)
     sent: dict[tuple[int, int], float] = parent.recv()  # blocks until the sender is done
     sender.join()
     gauges = rt.services.metrics.nodes["udp"].gauges
@@ -164,12 +172,7 @@ def floor_run(seconds: float, nodes: int, rate: float, backend: str, model: str)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.05)
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    sender = ctx.Process(
-        target=send_process, args=(sock.getsockname()[1], nodes, rate, seconds, child)
-    )
-    sender.start()
+    sender, parent = start_sender(sock.getsockname()[1], nodes, rate, seconds)
     rings: dict[int, deque[Any]] = {}
     out = io.StringIO()
     latencies: list[float] = []
@@ -177,7 +180,7 @@ def floor_run(seconds: float, nodes: int, rate: float, backend: str, model: str)
         try:
             data = sock.recv(4096)
         except TimeoutError:
-            if not sender.is_alive():
+            if parent.poll():  # the sender is done: it reports its send times last
                 break
             continue
         t0 = time.perf_counter()

@@ -202,7 +202,7 @@ class PipelineLoop:
         return self._inline is not None and self._inline is threading.current_thread()
 
     def wake(self) -> None:
-        if self._inline is not None and self._inline is threading.current_thread():
+        if self.in_reader():
             return  # inside a reader callback: drained when it returns
         with self._lock:
             if self._scheduled:

@@ -207,7 +207,7 @@ class ThreadScheduler(PeriodicScheduler, abc.DisposableBase):
             action, state, sad = entry
             try:
                 if sad is _READER:  # a readable descriptor: no disposable to keep
-                    state()
+                    action(self, state)
                 elif not sad.is_disposed:
                     sad.disposable = self.invoke_action(action, state)
             except Exception as exc:
@@ -241,7 +241,7 @@ class ThreadScheduler(PeriodicScheduler, abc.DisposableBase):
 
 
 def _call_reader(_scheduler: abc.SchedulerBase, callback: Any = None) -> None:
-    """The action of a reader's entry (``_run`` calls the callback directly, skipping this)."""
+    """The action of a reader's entry: call its callback (no disposable, see ``_READER``)."""
     callback()
 
 

@@ -223,20 +223,10 @@ class _Receiver:
     def _on_readable(self) -> None:
         """Read what the socket holds (at most ``_BURST`` datagrams), never blocking."""
         with self._lock:
-            if self._stopping or self._sock is None:
-                return
-            sock, handle, ctx = self._sock, self._handle, self.ctx
+            sock = self._sock
             for _ in range(_BURST):
-                if self._stopping:
+                if self._stopping or sock is None or not self._receive(sock):
                     return
-                try:
-                    data = sock.recv(_MAX_DATAGRAM)
-                except BlockingIOError:
-                    return
-                except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
-                    ctx.drop("recv_error", str(exc))
-                    continue
-                handle(data, time.time(), ctx.now())
 
     # -- the receive loop (source thread, without a pipeline loop) -----------------------------
 
@@ -246,25 +236,28 @@ class _Receiver:
                 return
             self._started = True
             self._loop_thread = threading.current_thread()
-        sock, handle, ctx = self._sock, self._handle, self.ctx
+        sock = self._sock
         try:
             while not self._stopping:
-                try:
-                    data = sock.recv(_MAX_DATAGRAM)
-                except TimeoutError:
-                    continue
-                except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
-                    ctx.drop("recv_error", str(exc))
-                    continue
-                handle(data, time.time(), ctx.now())
+                self._receive(sock)
         finally:
             self._close()
 
-    def _handle(self, data: bytes, ts: float, arrived: float) -> None:
-        """Decode one datagram received at wall time ``ts`` (event time) and ``arrived``."""
-        item = self.decoder.decode(data, ts, arrived)
+    def _receive(self, sock: socket.socket) -> bool:
+        """Receive one datagram and give its item; False when none is waiting (the
+        non-blocking socket is empty, or the blocking one's timeout passed)."""
+        try:
+            data = sock.recv(_MAX_DATAGRAM)
+        except (BlockingIOError, TimeoutError):
+            return False
+        except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
+            self.ctx.drop("recv_error", str(exc))
+            return True
+        # ts: wall time right after recv (event time); arrived: processing clock (latency)
+        item = self.decoder.decode(data, time.time(), self.ctx.now())
         if item is not None:
             self.observer.on_next(item)
+        return True
 
     def _count_kernel_drops(self) -> None:
         """Count what the kernel dropped on a full receive buffer since the last look."""
