@@ -119,6 +119,10 @@ class BuiltGraph:
             src.hop.complete()
 
     def dispose(self) -> None:
+        """Dispose every subscription, the sources' included (idempotent)."""
+        for src in self.sources:
+            if src.subscription is not None:
+                src.subscription.dispose()
         for sub in self._subscriptions:
             sub.dispose()
         self._subscriptions.clear()

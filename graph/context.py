@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import reactivex
 from reactivex import Observable, abc
 
+from .aio import IoLoop
 from .errors import Drop, RuntimeFailure
 from .events import EventStream
 from .metrics import NodeMetrics, RunMetrics
@@ -40,9 +41,9 @@ class RunServices:
     interactive: bool = False
     idle_callbacks: list[Callable[[], None]] = field(default_factory=list)
     close_callbacks: list[Callable[[], None]] = field(default_factory=list)
-    #: ``(fileobj, callback) -> disposable``: call back on the pipeline thread when readable.
-    #: The runtime provides it; None under the test harness (virtual time has no descriptors).
-    add_reader: Callable[[Any, Callable[[], None]], abc.DisposableBase] | None = None
+    #: The run's I/O loop (network sources and sinks run their tasks on it); the harness
+    #: gives a virtual-time one.
+    io: IoLoop | None = None
 
 
 class BuildContext:
@@ -84,20 +85,11 @@ class BuildContext:
         self.services.idle_callbacks.append(callback)
 
     @property
-    def can_read_inline(self) -> bool:
-        """True when ``add_reader`` is available (the runtime, not the harness)."""
-        return self.services.add_reader is not None
-
-    def add_reader(self, fileobj: Any, callback: Callable[[], None]) -> abc.DisposableBase:
-        """For a source reading a file descriptor (a socket): call ``callback()`` on the pipeline
-        thread whenever ``fileobj`` is readable, instead of blocking a thread of its own; what
-        the callback gives goes through the source's hop (its policy applies) and reaches the
-        graph without a thread hand-over. Keep the callback short (read a bounded burst, never
-        block). Dispose the result before closing ``fileobj``. Raises ``RuntimeError`` where
-        there is no pipeline loop (check ``can_read_inline``)."""
-        if self.services.add_reader is None:
-            raise RuntimeError(f"{self.node_id} ({self.kind}): no pipeline loop to read on")
-        return self.services.add_reader(fileobj, callback)
+    def io(self) -> IoLoop:
+        """The run's I/O loop: where network sources and sinks run (see ``graph.connection``)."""
+        if self.services.io is None:
+            raise RuntimeError(f"{self.node_id} ({self.kind}): this run has no I/O loop")
+        return self.services.io
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once when the run ends, after the graph has drained."""

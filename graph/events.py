@@ -70,7 +70,10 @@ class EventStream:
         self._wall_clock = wall_clock
         self._listeners: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
+        #: The first error writing to ``out``; nothing more is written there after it.
         self.failed: BaseException | None = None
+        #: Called once with that error (the runtime ends the run: events would be lost).
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     def listen(self, listener: Callable[[Event], None]) -> None:
         self._listeners.append(listener)
@@ -97,19 +100,31 @@ class EventStream:
         return ev
 
     def write(self, ev: Event) -> None:
+        failed = None
         with self._lock:
-            if self._out is not None:
+            if self._out is not None and self.failed is None:
                 try:
                     self._out.write(to_json_line(ev) + "\n")
-                except (BrokenPipeError, OSError) as exc:  # stdout closed under us
-                    self.failed = exc
+                except (OSError, ValueError) as exc:  # full disk, closed pipe, closed file
+                    failed = self._failed(exc)
             for listener in self._listeners:
                 listener(ev)
+        self._report(failed)
 
     def flush(self) -> None:
+        failed = None
         with self._lock:
-            if self._out is not None:
+            if self._out is not None and self.failed is None:
                 try:
                     self._out.flush()
-                except (BrokenPipeError, OSError) as exc:
-                    self.failed = exc
+                except (OSError, ValueError) as exc:
+                    failed = self._failed(exc)
+        self._report(failed)
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        self.failed = exc
+        return exc
+
+    def _report(self, exc: BaseException | None) -> None:
+        if exc is not None and self.on_failure is not None:
+            self.on_failure(exc)

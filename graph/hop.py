@@ -8,12 +8,10 @@ memory; the hop bounds it with an explicit policy:
   always works on fresh data (live sensing).
 
 The consumer side is drained by a ``PipelineLoop`` on its single thread; completion and errors
-are delivered after the items queued before them.
-
-A source reading a file descriptor (a UDP socket) may skip the thread: ``PipelineLoop.add_reader``
-calls it on the pipeline thread when its descriptor is readable; what it puts into its hop is
-delivered right after the call, without a wake-up, and the hop's policy still applies (the
-kernel's socket buffer is the queue in front of it).
+are delivered after the items queued before them. Producers are the I/O loop's tasks (live
+sources: ``latest``, never blocking the loop) and replay threads (``block``). A ``block`` put
+made on the consumer's own thread (a pipeline-side producer, or the single-threaded harness)
+makes room by delivering the oldest items instead of waiting for itself.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from .node import HopPolicy
-from .scheduler import ThreadScheduler
 
 __all__ = ["DirectHop", "Hop", "PipelineLoop"]
 
@@ -88,9 +85,9 @@ class Hop(_Consumer[T]):
     # -- producer side (any thread) -----------------------------------------------------------
 
     def put(self, item: T) -> None:
-        if self.policy == "block" and self._loop.in_reader():
-            # The consumer is this very thread (a reader callback): waiting would never end,
-            # so make room by delivering the oldest items now.
+        if self.policy == "block" and self._loop.on_consumer_thread():
+            # The consumer is this very thread: waiting would never end, so make room by
+            # delivering the oldest items now.
             while len(self._queue) >= self.capacity:
                 self.drain(1)
         with self._lock:
@@ -165,45 +162,32 @@ class Hop(_Consumer[T]):
 
 
 class PipelineLoop:
-    """Runs every hop's deliveries, and idle callbacks, on one scheduler's thread."""
+    """Runs every hop's deliveries, and idle callbacks, on one scheduler's thread.
 
-    def __init__(self, scheduler: abc.SchedulerBase, idle: list[Callable[[], None]]) -> None:
+    ``on_thread`` tells whether the caller is that thread (``PipelineThread.on_thread``; the
+    single-threaded harness says always). Without it, producers are taken to be other threads.
+    """
+
+    def __init__(
+        self,
+        scheduler: abc.SchedulerBase,
+        idle: list[Callable[[], None]],
+        on_thread: Callable[[], bool] | None = None,
+    ) -> None:
         self.scheduler = scheduler
         self._idle = idle
+        self._on_thread = on_thread or (lambda: False)
         self._hops: list[Hop[Any]] = []
         self._lock = threading.Lock()
         self._scheduled = False
-        #: The thread running a reader callback (its puts need no wake-up), else None.
-        self._inline: threading.Thread | None = None
 
     def register(self, hop: Hop[Any]) -> None:
         self._hops.append(hop)
 
-    def add_reader(self, fileobj: Any, callback: Callable[[], None]) -> abc.DisposableBase:
-        """Call ``callback()`` on the pipeline thread whenever ``fileobj`` is readable; the items
-        it puts into hops are delivered right after it returns, then the idle callbacks run.
-        Needs a ``ThreadScheduler`` (the runtime's); dispose the result before closing
-        ``fileobj``."""
-        if not isinstance(self.scheduler, ThreadScheduler):
-            raise TypeError("add_reader needs the pipeline loop to run on a ThreadScheduler")
-
-        def on_readable() -> None:
-            self._inline = threading.current_thread()
-            try:
-                callback()
-            finally:
-                self._inline = None
-            self._drain(self.scheduler)
-
-        return self.scheduler.add_reader(fileobj, on_readable)
-
-    def in_reader(self) -> bool:
-        """True on the pipeline thread while it runs a reader callback."""
-        return self._inline is not None and self._inline is threading.current_thread()
+    def on_consumer_thread(self) -> bool:
+        return self._on_thread()
 
     def wake(self) -> None:
-        if self.in_reader():
-            return  # inside a reader callback: drained when it returns
         with self._lock:
             if self._scheduled:
                 return

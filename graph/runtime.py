@@ -1,40 +1,55 @@
-"""Run a built pipeline: one pipeline thread, sources on their own threads, signals, stats.
+"""Run a built pipeline: the pipeline thread, the I/O loop, replay threads, signals, stats.
 
-Lifecycle: ``run.started`` -> items flow -> (sources complete | SIGINT/SIGTERM | fatal error)
--> sources stopped, hops drained, sinks complete and flush -> close callbacks ->
-``run.finished`` with every count. Exit status: 0 finished or stopped by a signal, 1 runtime
-failure. Configuration errors are raised before anything starts (the CLI maps them to 2).
+Threads of a run: ``pipeline`` (all graph processing, ``PipelineThread``), ``io`` (one asyncio
+loop for every network source and sink, ``IoLoop``) and one ``source:<id>`` thread per source
+that reads files (replay). Bounded hops carry items from the I/O loop and the replay threads to
+the pipeline thread.
+
+Lifecycle: ``run.started`` -> items flow -> (sources complete | SIGINT/SIGTERM | fatal error |
+a bug) -> every source disposed, hops drained and completed, sinks complete and flush -> close
+callbacks (on the pipeline thread) -> the I/O loop's tasks cancelled -> every thread of the run
+joined -> ``run.finished`` with every count. Every exit path goes through the same ``_finish``.
+Exit status: 0 finished or stopped by a signal, 1 runtime failure (a sink that cannot write,
+stdout included; a bug). Configuration errors are raised before anything starts (exit 2).
 """
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import threading
 import time
 import traceback
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from reactivex import abc
+from reactivex.scheduler import EventLoopScheduler
 
+from .aio import IoLoop
 from .build import BuiltGraph, build_graph
 from .context import BuildContext, RunServices
-from .errors import RuntimeFailure
+from .errors import ConfigError, RuntimeFailure
 from .events import EventStream
 from .hop import Hop, PipelineLoop
 from .node import NodeKind
+from .pipeline_thread import PipelineThread
 from .registry import Registry
-from .scheduler import ThreadScheduler
 from .spec import NodeSpec, PipelineSpec
 
-__all__ = ["Runtime", "run_pipeline"]
+__all__ = ["LIVE_HOP_CAPACITY", "Runtime"]
 
 #: Longest wait for in-flight items to drain after a stop request before giving up (s).
 DRAIN_TIMEOUT = 10.0
+#: Longest wait for one thread of the run to end when the run closes (s).
+JOIN_TIMEOUT = 5.0
+#: Capacity of a ``latest`` hop unless the node or the pipeline says otherwise: about two
+#: 20-frame windows of frames, so a graph that falls behind works on fresh data.
+LIVE_HOP_CAPACITY = 40
 
 
 class Runtime:
@@ -54,9 +69,12 @@ class Runtime:
         self.spec = spec
         self.events = events
         self.stats_interval = stats_interval
+        self.io = IoLoop("io", on_error=self._thread_bug)
+        self._pipeline = PipelineThread(lambda: self.io.loop, "pipeline", self._thread_bug)
         self.services = RunServices(
-            events=events, base_dir=base_dir or Path.cwd(), interactive=interactive
+            events=events, base_dir=base_dir or Path.cwd(), interactive=interactive, io=self.io
         )
+        events.on_failure = self._output_failed
         self._started_fields = dict(started_fields or {})
         self._stop = threading.Event()
         self._done = threading.Event()
@@ -64,34 +82,41 @@ class Runtime:
         #: never takes the GIL from the pipeline thread while items flow.
         self._wake = threading.Event()
         self._failure: str | None = None
+        self._quiet_failure = False
         self._pending_sinks: set[str] = set()
         self._lock = threading.Lock()
-        self._pipeline_scheduler = ThreadScheduler("pipeline", on_error=self._thread_bug)
-        self._source_schedulers: list[ThreadScheduler] = []
-        self.loop = PipelineLoop(self._pipeline_scheduler, self.services.idle_callbacks)
-        self.services.add_reader = self.loop.add_reader
+        self._source_threads: list[EventLoopScheduler] = []
+        self.loop = PipelineLoop(
+            self._pipeline, self.services.idle_callbacks, self._pipeline.on_thread
+        )
         self.hops: dict[str, Hop[Any]] = {}
         self.graph: BuiltGraph = build_graph(
             spec,
             registry,
             self.services,
-            self._pipeline_scheduler,
+            self._pipeline,
             self._source_scheduler,
             self._make_hop,
         )
 
     def _source_scheduler(self, node_id: str) -> abc.SchedulerBase:
-        sched = ThreadScheduler(f"source:{node_id}", on_error=self._thread_bug)
-        self._source_schedulers.append(sched)
+        """A thread of its own for a source that reads files (started on first use: network
+        sources run on the I/O loop and never start theirs)."""
+
+        def thread(target: Any) -> threading.Thread:
+            return threading.Thread(target=target, name=f"source:{node_id}", daemon=True)
+
+        sched = EventLoopScheduler(thread_factory=thread, exit_if_empty=False)
+        self._source_threads.append(sched)
         return sched
 
     def _make_hop(self, kind: NodeKind, node: NodeSpec, ctx: BuildContext) -> Hop[Any]:
         cfg = node.hop or {}
+        policy = cfg.get("policy", kind.hop)
+        default = LIVE_HOP_CAPACITY if policy == "latest" else kind.hop_capacity
+        capacity = int(cfg.get("capacity", min(default, kind.hop_capacity)))
         hop: Hop[Any] = Hop(
-            cfg.get("policy", kind.hop),
-            int(cfg.get("capacity", kind.hop_capacity)),
-            self.loop,
-            on_overflow=lambda n: ctx.drop("hop_overflow", count=n),
+            policy, capacity, self.loop, on_overflow=lambda n: ctx.drop("overflow", count=n)
         )
         self.hops[node.id] = hop
         return hop
@@ -104,8 +129,9 @@ class Runtime:
 
     @property
     def failure(self) -> str | None:
-        """Why the run failed (after ``run()`` returned 1), else None."""
-        return self._failure
+        """Why the run failed (after ``run()`` returned 1), else None. None too when the run
+        ended because the reader of stdout went away (``| head``): that ends it quietly."""
+        return None if self._quiet_failure else self._failure
 
     def _sink_done(self, sink_id: str) -> None:
         with self._lock:
@@ -114,18 +140,26 @@ class Runtime:
                 self._done.set()
                 self._wake.set()
 
-    def _sink_error(self, sink_id: str, exc: Exception) -> None:
+    def _fail(self, what: str) -> None:
         with self._lock:
             if self._failure is None:
-                # A RuntimeFailure already says where and what; anything else is named.
-                what = (
-                    str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
-                )
-                self._failure = what if what.startswith(f"{sink_id}:") else f"{sink_id}: {what}"
+                self._failure = what
         self._done.set()
         self._wake.set()
 
-    def _thread_bug(self, exc: Exception) -> None:
+    def _sink_error(self, sink_id: str, exc: Exception) -> None:
+        # A RuntimeFailure already says where and what; anything else is named.
+        what = str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
+        self._fail(what if what.startswith(f"{sink_id}:") else f"{sink_id}: {what}")
+
+    def _output_failed(self, exc: BaseException) -> None:
+        """The event stream (stdout) cannot be written: nothing the run gives can reach its
+        reader any more, so the run ends (exit 1); quietly when the reader left (EPIPE)."""
+        if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+            self._quiet_failure = True
+        self._fail(f"cannot write events: {exc.strerror if isinstance(exc, OSError) else exc}")
+
+    def _thread_bug(self, exc: BaseException) -> None:
         """An exception escaped a node on a runtime thread: a bug, not bad input (nodes drop and
         count bad items themselves). Print its traceback and end the run (exit 1) rather than
         leave a dead thread and a run that never finishes."""
@@ -137,12 +171,17 @@ class Runtime:
             traceback.print_exception(exc, file=sys.stderr)
         except (OSError, ValueError):  # stderr closed: the run.finished event still says it
             pass
-        self._sink_error(name, exc)
+        self._fail(f"{name}: {type(exc).__name__}: {exc}")
 
     def stats(self) -> dict[str, Any]:
         snap = self.services.metrics.snapshot()
         for nid, hop in self.hops.items():
-            snap["nodes"][nid]["queue"] = {"depth": hop.pending(), "high_water": hop.high_water}
+            snap["nodes"][nid]["queue"] = {
+                "depth": hop.pending(),
+                "high_water": hop.high_water,
+                "capacity": hop.capacity,
+                "policy": hop.policy,
+            }
         return snap
 
     @contextmanager
@@ -165,7 +204,7 @@ class Runtime:
                 signal.signal(s, h)
 
     def run(self) -> int:
-        """Start, wait for the end, drain, report. Returns 0 or 1."""
+        """Start, wait for the end, drain, close, report. Returns 0 or 1."""
         t0 = time.monotonic()
         self._pending_sinks = set(self.graph.sinks)
         self.events.emit(
@@ -174,29 +213,17 @@ class Runtime:
         )
         reason = "completed"
         with self._signals():
-            self._pipeline_scheduler.schedule(lambda _s, _t: self._start())
-            next_stats = time.monotonic() + self.stats_interval
-            while True:
-                self._wake.clear()
-                if self._done.is_set():
-                    break
-                if self._stop.is_set():
-                    reason = "stopped"
-                    break
-                if self.stats_interval > 0 and time.monotonic() >= next_stats:
-                    self.events.emit("pipeline.stats", self.stats())
-                    next_stats += self.stats_interval
-                # No polling: woken by stop() (signal handlers run during this wait), the
-                # end of the run, or the next stats event.
-                timeout = max(0.0, next_stats - time.monotonic())
-                self._wake.wait(timeout if self.stats_interval > 0 else None)
-            if reason == "stopped":
-                self._pipeline_scheduler.schedule(lambda _s, _t: self.graph.stop_sources())
-                if not self._done.wait(DRAIN_TIMEOUT):
-                    self._failure = self._failure or "drain timed out"
+            try:
+                self._pipeline.schedule(lambda _s, _t: self._start())
+                reason = self._wait()
+                # Every exit path: stop reading, let what is in flight reach the sinks.
+                self._on_pipeline(self.graph.stop_sources)
+                if not self._done.wait(DRAIN_TIMEOUT) and reason == "stopped":
+                    self._fail("drain timed out")
+            finally:
+                self._finish()
         if self._failure:
             reason = "failed"
-        self._finish()
         fields: dict[str, Any] = {
             "pipeline": self.spec.name,
             "reason": reason,
@@ -209,31 +236,62 @@ class Runtime:
         self.events.flush()
         return 1 if self._failure else 0
 
+    def _wait(self) -> str:
+        """Sleep until the run ends or a stop is asked for, emitting the periodic stats."""
+        next_stats = time.monotonic() + self.stats_interval
+        while True:
+            self._wake.clear()
+            if self._done.is_set():
+                return "completed"
+            if self._stop.is_set():
+                return "stopped"
+            if self.stats_interval > 0 and time.monotonic() >= next_stats:
+                self.events.emit("pipeline.stats", self.stats())
+                next_stats += self.stats_interval
+            # No polling: woken by stop() (signal handlers run during this wait), the
+            # end of the run, or the next stats event.
+            timeout = max(0.0, next_stats - time.monotonic())
+            self._wake.wait(timeout if self.stats_interval > 0 else None)
+
     def _start(self) -> None:
         try:
             self.graph.start(self._sink_done, self._sink_error)
-        except Exception as exc:  # a source or sink that cannot start is a runtime failure
+        except ConfigError as exc:  # a node that cannot start is a runtime failure
+            self._fail(f"start: {exc}")
+        except Exception as exc:
             self._sink_error("start", exc)
 
-    def _finish(self) -> None:
+    def _on_pipeline(self, fn: Any, timeout: float = JOIN_TIMEOUT) -> None:
+        """Run ``fn()`` on the pipeline thread and wait for it (bounded): nodes' state is
+        touched by that thread only. Runs it here if the thread is gone or stuck."""
+        ran, claimed = threading.Event(), threading.Lock()
+
+        def action(_s: Any = None, _t: Any = None) -> None:
+            if claimed.acquire(blocking=False):  # once: here, or below if the thread is stuck
+                try:
+                    fn()
+                finally:
+                    ran.set()
+
+        self._pipeline.schedule(action)
+        if not ran.wait(timeout):
+            action()
+
+    def _close_all(self) -> None:
         for callback in self.services.close_callbacks:
             try:
                 callback()
             except Exception as exc:  # report, keep closing the others
                 print(f"error while closing: {exc}", file=sys.stderr)
         self.graph.dispose()
-        for sched in self._source_schedulers:
+
+    def _finish(self) -> None:
+        """Close everything the run opened and join every thread it started."""
+        self._on_pipeline(self._close_all)
+        self.io.close()
+        for sched in self._source_threads:
             sched.dispose()
-        self._pipeline_scheduler.dispose()
-
-
-def run_pipeline(
-    spec: PipelineSpec,
-    registry: Registry,
-    events: EventStream,
-    **kwargs: Any,
-) -> int:
-    return Runtime(spec, registry, events, **kwargs).run()
-
-
-OnEvent = Callable[[Any], None]
+            thread = getattr(sched, "_thread", None)  # EventLoopScheduler keeps it there
+            if isinstance(thread, threading.Thread) and thread.is_alive():
+                thread.join(JOIN_TIMEOUT)
+        self._pipeline.dispose()

@@ -11,7 +11,11 @@ Feed timestamped items, tap any node, assert whole message lists::
 
 Everything runs on one ``reactivex.testing.TestScheduler``: sources that pace themselves
 (realtime replay, polling) run on virtual time and take no wall time; a node's processing
-clock (``ctx.now()``) is the virtual clock too. Times are seconds (floats).
+clock (``ctx.now()``) is the virtual clock too. Times are seconds (floats). Network sources and
+sinks run on a ``VirtualIoLoop`` whose clock is the same virtual clock: when the loop has
+nothing to do it moves time (and the scheduler) on to its next timer. Give them I/O that
+needs no real waiting (an ``httpx.MockTransport``, in-process fakes); real servers on
+loopback are tested under the ``Runtime``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import CompositeDisposable
 from reactivex.testing import TestScheduler
 
+from .aio import VirtualIoLoop
 from .build import build_graph
 from .context import BuildContext, RunServices
 from .errors import LintError
@@ -95,10 +100,32 @@ def _virtual_run(
     events: list[Event] = []
     stream = EventStream(wall_clock=lambda: sched.clock)
     stream.listen(events.append)
+    io = VirtualIoLoop(clock=lambda: float(sched.clock), advance=sched.advance_by)
     services = RunServices(
-        events=stream, clock=lambda: sched.clock, base_dir=base_dir or Path.cwd()
+        events=stream, clock=lambda: sched.clock, base_dir=base_dir or Path.cwd(), io=io
     )
     return sched, services, events
+
+
+def _run_virtual(sched: TestScheduler, services: RunServices, until: float | None) -> None:
+    """Run the scheduler (and the I/O loop, when a node started tasks on it) to ``until``, or
+    until nothing is left to do."""
+    io = services.io
+    assert isinstance(io, VirtualIoLoop)
+    if until is None:
+        sched.start()
+        io.run_pending()
+    else:
+        if io.started:
+            io.run_until(until)
+        sched.advance_to(until)
+
+
+def _close_virtual(services: RunServices) -> None:
+    for callback in services.close_callbacks:
+        callback()
+    if services.io is not None:
+        services.io.close()
 
 
 @dataclass
@@ -147,13 +174,12 @@ def run_node(
     def on_completed() -> None:
         run.completed = True
 
-    observable.subscribe(lambda x: run.items.append((sched.clock, x)), on_error, on_completed)
-    if until is None:
-        sched.start()
-    else:
-        sched.advance_to(until)
-    for callback in services.close_callbacks:
-        callback()
+    sub = observable.subscribe(
+        lambda x: run.items.append((sched.clock, x)), on_error, on_completed
+    )
+    _run_virtual(sched, services, until)
+    sub.dispose()
+    _close_virtual(services)
     return run
 
 
@@ -212,11 +238,7 @@ def run_pipeline_test(
         run.errors[sid] = exc
 
     graph.start(done, failed)
-    if until is None:
-        sched.start()
-    else:
-        sched.advance_to(until)
-    for callback in services.close_callbacks:
-        callback()
+    _run_virtual(sched, services, until)
     graph.dispose()
+    _close_virtual(services)
     return run

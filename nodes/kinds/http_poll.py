@@ -1,10 +1,11 @@
 """Source node ``http_poll``: poll the sensing-server's latest update over HTTP.
 
-Threading: subscribing schedules the first poll on ``ctx.scheduler`` (the source's own thread
-at run time, virtual time under the harness); each poll is a blocking keep-alive request on
-that thread, then the next poll is scheduled ``poll_ms`` after the start of this one (or after
-the backoff delay when it failed). Disposing cancels the next poll and shuts the socket down,
-so a request in flight returns at once.
+Threading: the polls are requests of an ``httpx.AsyncClient`` on the run's I/O loop (one
+kept-alive connection, connect/read timeouts of ``timeout_s``); the next poll starts
+``poll_ms`` after the start of the previous one. The kernel owns the connection
+(``posecog.graph.connection``): ``connect`` is the first answered poll, a poll that gets no
+answer (refused, reset, timed out, 5xx) is an outage, retried with backoff and jitter. Disposing
+cancels the task: a request in flight is abandoned at once and the client closed.
 
 Decision: HTTP answers other than 200 and 5xx (401, 421/400, other 4xx) mean the server is up
 but refuses us: they are counted drops with a WARN, not an outage, and the polls back off as
@@ -13,27 +14,31 @@ after a failure (a wrong token will not fix itself within 40 ms).
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import reactivex
 from pydantic import Field, SecretStr, field_validator
-from reactivex import Observable, abc
+from reactivex import Observable
 
+from posecog.graph.backoff import Backoff
+from posecog.graph.connection import NotConnected, reader_source
 from posecog.graph.context import BuildContext
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.registry import registry
-from posecog.nodes.sensing.live import LiveSource, LiveSourceConfig, shown_url, shutdown_socket
+from posecog.nodes.sensing.live import LiveSourceConfig, SensingReader, retry_of, shown_url
 from posecog.nodes.sensing.updates import Item
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HttpPollConfig", "build"]
 
 #: Larger bodies are refused (``body_too_large``); an update is a few tens of kB.
 MAX_BODY = 4 << 20
-#: Exceptions of a request that did not get an answer (refused, reset, timed out, cut off).
-_NO_ANSWER = (OSError, http.client.HTTPException)
+#: The transport of every client (tests set an ``httpx.MockTransport``); None: the network.
+TRANSPORT: httpx.AsyncBaseTransport | None = None
 
 
 class HttpPollConfig(LiveSourceConfig):
@@ -107,28 +112,16 @@ def build(config: HttpPollConfig, ctx: BuildContext) -> Observable[Item]:
     ``outages``.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[Item], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        poller = _Poller(config, ctx, observer)
-        return poller.start(poller.poll)
-
-    return reactivex.create(subscribe)
+    return reader_source(
+        ctx, lambda: _Poller(config, ctx), shown_url(config.url), retry_of(config)
+    )
 
 
-class _Poller(LiveSource):
-    def __init__(
-        self, config: HttpPollConfig, ctx: BuildContext, observer: abc.ObserverBase[Item]
-    ) -> None:
-        parts = urlsplit(config.url)
-        super().__init__(config, ctx, observer, shown_url(config.url))
+class _Poller(SensingReader):
+    def __init__(self, config: HttpPollConfig, ctx: BuildContext) -> None:
+        super().__init__(config, ctx, shown_url(config.url))
         self.config = config
         self.period = config.poll_ms / 1000
-        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        factory = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
-        self.conn = factory(parts.hostname or "", parts.port, timeout=config.timeout_s)
         self.headers = {"Accept": "application/json"}
         if config.host_header:
             self.headers["Host"] = config.host_header
@@ -141,77 +134,68 @@ class _Poller(LiveSource):
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
             self.secrets.append(token)
-        self.busy = False  # a poll is running (guarded by the lock)
-        self.used = False  # the connection has answered before (it may have gone stale since)
+        self.client: httpx.AsyncClient | None = None
+        self.refusals = Backoff(config.backoff_min_s, config.backoff_max_s)
+        self.next_at = 0.0  # loop time of the next poll
+        self.answer: tuple[int, str, bytes | None] | None = None  # the connecting poll's
         self.gauges["polls"] = 0
 
-    def abort(self) -> None:
-        with self.lock:
-            busy = self.busy
-        if busy:  # the request returns at once; the poll closes the connection
-            shutdown_socket(self.conn.sock)
-        else:
-            self.conn.close()
+    async def connect(self) -> None:
+        import httpx
 
-    def poll(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
-        with self.lock:
-            if self.disposed:
-                return
-            self.busy = True
-        try:
-            self._poll()
-        finally:
-            with self.lock:
-                self.busy = False
-            if self.disposed:  # disposed during the request: release the socket
-                self.conn.close()
+        self.client = httpx.AsyncClient(
+            timeout=self.config.timeout_s,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            headers=self.headers,
+            transport=TRANSPORT,
+            trust_env=False,  # loopback: never through a proxy from the environment
+        )
+        self.next_at = asyncio.get_running_loop().time()
+        self.answer = await self._get()
 
-    def _poll(self) -> None:
-        sched = self.ctx.scheduler
-        started = sched.now
-        self.gauges["polls"] += 1
-        try:
-            status, reason, body = self._request()
-        except _NO_ANSWER as exc:
-            self.conn.close()
-            if not self.disposed:
-                self.schedule(self.failed(f"{type(exc).__name__}: {exc}"), self.poll)
-            return
-        if status >= 500:
-            self.schedule(self.failed(f"HTTP {status} {reason}"), self.poll)
-            return
-        self.connected(usable=status == 200)
+    async def read(self) -> list[Item]:
+        answer, self.answer = self.answer, None
+        if answer is None:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, self.next_at - loop.time()))
+            answer = await self._get()
+        status, reason, body = answer
         if status != 200:
             self._refused(status, reason, body or b"")
-            self.schedule(self.backoff.next(), self.poll)
-            return
+            self.next_at += self.refusals.next() - self.period
+            return []
+        self.refusals.reset()
         if body is None:
             self.drop("body_too_large", f"HTTP body over {MAX_BODY} bytes")
-        else:
-            self.deliver(self.decoder.body(body))
-        elapsed = (sched.now - started).total_seconds()
-        self.schedule(max(0.0, self.period - elapsed), self.poll)
+            return []
+        return self.deliver(self.decoder.body(body))
 
-    def _request(self) -> tuple[int, str, bytes | None]:
-        """One GET: status, reason and body (None when too large). A kept-alive connection
-        that went stale is retried once on a new one."""
-        for attempt in (1, 2):
-            try:
-                self.conn.request("GET", self.path, headers=self.headers)
-                resp = self.conn.getresponse()
-                body = resp.read(MAX_BODY + 1)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.conn.close()
-                if attempt == 2 or not self.used or self.disposed:
-                    raise
-                self.used = False
-                continue
-            self.used = True
-            if len(body) > MAX_BODY:
-                self.conn.close()  # the rest of the body is still on the wire
-                return resp.status, resp.reason, None
-            return resp.status, resp.reason, body
-        raise AssertionError("unreachable")
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.aclose()
+
+    async def _get(self) -> tuple[int, str, bytes | None]:
+        """One poll: status, reason and body (None when too large). No answer, or a 5xx, is
+        ``NotConnected``."""
+        import httpx
+
+        assert self.client is not None
+        self.next_at = max(self.next_at, asyncio.get_running_loop().time()) + self.period
+        self.gauges["polls"] += 1
+        try:
+            async with self.client.stream("GET", self.config.url) as resp:
+                body = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY:
+                        break
+                status, reason = resp.status_code, resp.reason_phrase
+        except httpx.TransportError as exc:
+            raise self.lost(exc) from None
+        if status >= 500:
+            raise NotConnected(f"HTTP {status} {reason}")
+        return status, reason, None if len(body) > MAX_BODY else bytes(body)
 
     def _refused(self, status: int, reason: str, body: bytes) -> None:
         if status == 401:
@@ -222,7 +206,7 @@ class _Poller(LiveSource):
                 f"env var named by 'token_env' to the server's RUVIEW_API_TOKEN)",
             )
         elif status in (400, 421):
-            host = self.headers.get("Host", self.conn.host)
+            host = self.headers.get("Host", urlsplit(self.config.url).netloc)
             self.drop(
                 "host_rejected",
                 f"HTTP {status} {reason}: Host header not allowed ({host!r}); set "

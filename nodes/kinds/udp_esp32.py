@@ -1,36 +1,35 @@
 """Source node ``udp_esp32``: raw ESP32 CSI and vitals packets from UDP, as items.
 
-Decision, event time: an ESP32 CSI packet carries no timestamp, so a frame's ``ts`` is the host
-time at which its datagram was received (``time.time()`` right after ``recv``). That is the same
-clock the RuView recorder writes into a recording's ``timestamp``, so live and replayed frames
-share one time base. This edge is the only place the wall clock is read for event time.
+Decision, event time: an ESP32 CSI packet carries no timestamp, so a frame's ``ts`` is the time
+the kernel received its datagram (``SO_TIMESTAMPNS``, read with ``recvmsg``; the wall clock
+right after ``recv`` where the kernel gives none). That is the clock the RuView recorder writes
+into a recording's ``timestamp``, so live and replayed frames share one time base, and a burst
+read late still carries each datagram's own receive time. ``arrived`` (latency) is moved back
+by the same amount, so source-to-sink latency includes the time a datagram waited in the
+kernel. This edge is the only place the wall clock is read for event time.
 
-Threading: subscribing binds the socket (on the subscribing thread, so a bind failure is
-reported at once). Under the runtime the socket is then read **on the pipeline thread**
-(``ctx.add_reader``): whenever it is readable, up to ``_BURST`` datagrams are read without
-blocking, decoded and put into the source's hop, which delivers them at once, with no thread
-hand-over (that hand-over cost 0.4 ms p50 on a 2-core VM, more than everything else the path
-does without a model). The kernel's socket buffer (``recv_buffer``) is the queue in front of
-the hop; when the graph falls behind, a burst read keeps the newest items (policy ``latest``)
-and counts the rest as ``hop_overflow``. Without a pipeline loop (a plain scheduler), the
-source falls back to a blocking receive loop on ``ctx.scheduler``; disposing sets a stop flag
-and waits (at most ``_STOP_WAIT`` s) for the loop to close the socket. Under the virtual-time
-harness, replace this source with fed items.
+Threading: the socket is read on the run's I/O loop (``loop.add_reader``): on each readiness
+the socket is drained to EAGAIN, each datagram decoded, and the items go through the source's
+hop to the pipeline thread. When the graph falls behind, the hop (policy ``latest``) keeps the
+newest items and counts the oldest as ``overflow``; the kernel's receive buffer is never the
+queue. ``loop.create_datagram_endpoint`` is not used: its transport reads one datagram per
+readiness with ``recvfrom``, which can neither drain a burst nor read kernel timestamps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-import threading
+import struct
 import time
+from collections.abc import Mapping
 from typing import Any
 
-import reactivex
 from pydantic import Field, field_validator
-from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex import Observable
 
+from posecog.graph.connection import Retry, reader_source
 from posecog.graph.context import BuildContext
 from posecog.graph.errors import RuntimeFailure
 from posecog.graph.node import NodeConfig
@@ -42,14 +41,13 @@ from posecog.nodes.registry import registry
 
 __all__ = ["UdpEsp32Config", "build"]
 
-#: Seconds a blocking ``recv`` waits before the loop looks at its stop flag.
-_POLL_S = 0.05
-#: Longest wait of ``dispose`` for the loop to close the socket.
-_STOP_WAIT = 2.0
 #: Larger than any ESP32 packet (a 192-subcarrier CSI packet is 404 bytes).
 _MAX_DATAGRAM = 4096
-#: Datagrams read per readiness call on the pipeline thread before other work gets a turn.
-_BURST = 64
+#: Linux's SO_TIMESTAMPNS (= SCM_TIMESTAMPNS; Python's socket module does not name it): each
+#: datagram comes with the kernel's receive time as a ``struct timespec``.
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 class UdpEsp32Config(NodeConfig):
@@ -131,139 +129,113 @@ def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[CsiFrame | Vi
     runtime failure (exit 1, ``source.down``) when the port cannot be bound.
     """
 
-    def subscribe(
-        observer: abc.ObserverBase[CsiFrame | Vitals], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        return _Receiver(config, ctx, observer).start()
-
-    return reactivex.create(subscribe)
+    address = f"udp://{config.bind}:{config.port}"
+    return reader_source(ctx, lambda: _UdpReader(config, ctx), address, Retry())
 
 
-class _Receiver:
-    """One subscription: the socket, the receive loop's lifecycle and the per-packet decode."""
+class _UdpReader:
+    """The socket of one subscription, read on the I/O loop (see the module docstring)."""
 
-    def __init__(
-        self,
-        config: UdpEsp32Config,
-        ctx: BuildContext,
-        observer: abc.ObserverBase[CsiFrame | Vitals],
-    ) -> None:
-        self.config, self.ctx, self.observer = config, ctx, observer
+    def __init__(self, config: UdpEsp32Config, ctx: BuildContext) -> None:
+        self.config, self.ctx = config, ctx
         # A sequence change may be the kernel dropping datagrams: look when one is seen.
         self.decoder = DatagramDecoder(
             config.subcarriers, ctx.drop, ctx.metrics.gauges, self._count_kernel_drops
         )
         self._sock: socket.socket | None = None
-        # Reentrant: a delivery made while reading may end the run and dispose the source.
-        self._lock = threading.RLock()
-        self._stopping = self._started = False
-        self._closed = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._kernel_drops = 0  # the socket's kernel drop count already reported
-        self._loop_thread: threading.Thread | None = None
+        self._timestamps = False
+        self._items: list[CsiFrame | Vitals] = []
+        self._waiter: asyncio.Future[None] | None = None
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> abc.DisposableBase:
+    async def connect(self) -> Mapping[str, Any]:
         cfg, ctx = self.config, self.ctx
         try:
-            sock = open_udp_socket(cfg.bind, cfg.port, cfg.recv_buffer, _POLL_S)
+            sock = open_udp_socket(cfg.bind, cfg.port, cfg.recv_buffer, 0.0)
         except OSError as exc:
-            message = (
+            raise RuntimeFailure(
                 f"{ctx.node_id} (udp_esp32): cannot listen on UDP {cfg.bind}:{cfg.port}: "
                 f"{exc.strerror or exc}{bind_hint(exc)}"
-            )
-            ctx.emit("source.down", {"kind": ctx.kind, "error": message}, "error")
-            self.observer.on_error(RuntimeFailure(message))
-            return Disposable()
+            ) from None
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            self._timestamps = True
+        except OSError:  # not Linux: the loop's receive time, per datagram
+            self._timestamps = False
         self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._on_readable)
         host, port = sock.getsockname()[:2]
-        ctx.emit(
-            "source.up",
-            {
-                "kind": ctx.kind,
-                "address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                "port": port,
-                "recv_buffer": sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
-                "subcarriers": self.config.subcarriers,
-            },
-        )
-        if ctx.can_read_inline:
-            sock.setblocking(False)
-            reader = ctx.add_reader(sock, self._on_readable)
-            return Disposable(lambda: self._dispose_inline(reader))
-        task = ctx.scheduler.schedule(self._run)
-        return Disposable(lambda: self._dispose(task))
+        return {
+            "kind": ctx.kind,
+            "address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "port": port,
+            "recv_buffer": sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+            "subcarriers": cfg.subcarriers,
+            "kernel_timestamps": self._timestamps,
+        }
 
-    def _dispose_inline(self, reader: abc.DisposableBase) -> None:
-        reader.dispose()
-        with self._lock:  # not while the pipeline thread is reading
-            self._stopping = True
-            self._close()
+    async def read(self) -> list[CsiFrame | Vitals]:
+        if not self._items:
+            assert self._loop is not None
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._items = self._items, []
+        return items
 
-    def _dispose(self, task: abc.DisposableBase) -> None:
-        with self._lock:
-            self._stopping = True
-            started = self._started
-        task.dispose()
-        if not started:  # the loop will never run: close here
-            self._close()
-        elif threading.current_thread() is not self._loop_thread:
-            self._closed.wait(_STOP_WAIT)
-
-    def _close(self) -> None:
-        if self._sock is not None and not self._closed.is_set():
-            self._count_kernel_drops()
-            self._sock.close()
-            self.decoder.seq.publish(self.ctx.metrics.gauges)
-            self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **self.decoder.counts()})
-            self._closed.set()
-
-    # -- inline reading (pipeline thread) --------------------------------------------------------
+    async def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(sock.fileno())
+        self._count_kernel_drops(sock)
+        sock.close()
+        self.decoder.seq.publish(self.ctx.metrics.gauges)
+        self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **self.decoder.counts()})
 
     def _on_readable(self) -> None:
-        """Read what the socket holds (at most ``_BURST`` datagrams), never blocking."""
-        with self._lock:
-            sock = self._sock
-            for _ in range(_BURST):
-                if self._stopping or sock is None or not self._receive(sock):
-                    return
-
-    # -- the receive loop (source thread, without a pipeline loop) -----------------------------
-
-    def _run(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
-        with self._lock:
-            if self._stopping or self._sock is None:
-                return
-            self._started = True
-            self._loop_thread = threading.current_thread()
+        """Drain the socket to EAGAIN (on the I/O loop), decoding each datagram."""
         sock = self._sock
-        try:
-            while not self._stopping:
-                self._receive(sock)
-        finally:
-            self._close()
-
-    def _receive(self, sock: socket.socket) -> bool:
-        """Receive one datagram and give its item; False when none is waiting (the
-        non-blocking socket is empty, or the blocking one's timeout passed)."""
-        try:
-            data = sock.recv(_MAX_DATAGRAM)
-        except (BlockingIOError, TimeoutError):
-            return False
-        except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
-            self.ctx.drop("recv_error", str(exc))
-            return True
-        # ts: wall time right after recv (event time); arrived: processing clock (latency)
-        item = self.decoder.decode(data, time.time(), self.ctx.now())
-        if item is not None:
-            self.observer.on_next(item)
-        return True
-
-    def _count_kernel_drops(self) -> None:
-        """Count what the kernel dropped on a full receive buffer since the last look."""
-        if self._sock is None:
+        if sock is None:
             return
-        total = socket_drops(self._sock)
+        now, clock, ctx, decode = time.time, self.ctx.now, self.ctx, self.decoder.decode
+        items = self._items
+        while True:
+            try:
+                data, ancillary, _flags, _addr = sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
+            except BlockingIOError:
+                break
+            except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
+                ctx.drop("recv_error", str(exc))
+                break
+            wall, arrived = now(), clock()
+            ts = wall
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(payload)
+                    ts = sec + nsec * 1e-9
+                    # latency counts from the kernel's receive time too
+                    arrived -= max(0.0, wall - ts)
+            # ts: event time (kernel receive time); arrived: processing clock (latency)
+            item = decode(data, ts, arrived)
+            if item is not None:
+                items.append(item)
+        waiter = self._waiter
+        if items and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _count_kernel_drops(self, sock: socket.socket | None = None) -> None:
+        """Count what the kernel dropped on a full receive buffer since the last look."""
+        sock = sock or self._sock
+        if sock is None:
+            return
+        total = socket_drops(sock)
         if total is not None and total > self._kernel_drops:
             lost, self._kernel_drops = total - self._kernel_drops, total
             self.ctx.drop(

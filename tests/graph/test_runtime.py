@@ -1,16 +1,23 @@
 from __future__ import annotations
 
-import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import reactivex
+from reactivex import Observable, abc
 from reactivex.scheduler import EventLoopScheduler
 
+from posecog.graph.aio import IoLoop
+from posecog.graph.context import BuildContext
+from posecog.graph.errors import RuntimeFailure
 from posecog.graph.events import Event, EventStream
 from posecog.graph.hop import Hop, PipelineLoop
 from posecog.graph.lint import lint_file
+from posecog.graph.node import NodeConfig
+from posecog.graph.pipeline_thread import PipelineThread
 from posecog.graph.runtime import Runtime
 
 from .kinds import COLLECTED, Num, make_registry
@@ -148,7 +155,6 @@ def test_hop_rejects_zero_capacity() -> None:
 
 
 def test_typed_routing_delivers_only_taken_types(tmp_path: Path) -> None:
-    from posecog.graph.context import BuildContext
     from posecog.graph.node import NodeConfig
     from posecog.graph.testing import run_pipeline_test
 
@@ -187,84 +193,148 @@ def test_event_lines_are_valid_json_even_with_nan() -> None:
     assert json.loads(line)["fields"] == {"a": [1.0, None], "b": {"c": None}, "d": 2}
 
 
-def test_a_reader_s_items_are_delivered_after_its_call_then_idle_runs() -> None:
-    from posecog.graph.scheduler import ThreadScheduler
-
-    sched = ThreadScheduler("pipeline")
-    order: list[object] = []
-    idle = threading.Event()
-
-    def on_idle() -> None:
-        order.append("idle")
-        idle.set()
-
-    loop = PipelineLoop(sched, [on_idle])
-    dropped: list[int] = []
-    hop: Hop[int] = Hop("latest", 4, loop, on_overflow=dropped.append)
-    hop.observable.subscribe(order.append)
-    r, w = socket.socketpair()
-    r.setblocking(False)
-    w.send(bytes(range(10)))  # one recv reads all ten
-
-    def on_readable() -> None:
-        for b in r.recv(100):
-            hop.put(b)  # on the pipeline thread: queued, delivered when this returns
-        order.append("read")
-
-    reader = loop.add_reader(r, on_readable)
-    assert idle.wait(5)
-    # the hop's policy applied to the burst: the newest four, the rest counted
-    assert order[: order.index("idle") + 1] == ["read", 6, 7, 8, 9, "idle"]
-    assert sum(dropped) == 6
-    reader.dispose()
-    sched.dispose()
-    r.close()
-    w.close()
-
-
-def test_add_reader_needs_the_runtime_s_scheduler() -> None:
-    loop = PipelineLoop(EventLoopScheduler(), [])
-    with socket.socket() as sock, pytest.raises(TypeError, match="ThreadScheduler"):
-        loop.add_reader(sock, lambda: None)
-
-
-def test_a_full_block_hop_fed_by_a_reader_delivers_instead_of_waiting() -> None:
-    from posecog.graph.scheduler import ThreadScheduler
-
-    sched = ThreadScheduler("pipeline")
-    loop = PipelineLoop(sched, [])
+def test_a_full_block_hop_fed_on_its_consumer_s_thread_delivers_instead_of_waiting() -> None:
+    io = IoLoop()
+    sched = PipelineThread(lambda: io.loop)
+    loop = PipelineLoop(sched, [], sched.on_thread)
     hop: Hop[int] = Hop("block", 2, loop)  # smaller than the burst below
     out: list[int] = []
     done = threading.Event()
     hop.observable.subscribe(out.append)
-    r, w = socket.socketpair()
-    r.setblocking(False)
-    w.send(bytes(range(10)))
 
-    def on_readable() -> None:
-        for b in r.recv(100):
+    def produce(_s: Any, _t: Any = None) -> None:
+        for b in range(10):
             hop.put(b)  # waiting for room would deadlock: the consumer is this thread
         done.set()
 
-    reader = loop.add_reader(r, on_readable)
+    sched.schedule(produce)
     assert done.wait(5)
     barrier = threading.Event()
     sched.schedule(lambda _s, _t: barrier.set())
     assert barrier.wait(5)
     assert out == list(range(10))  # nothing lost, in order
-    reader.dispose()
     sched.dispose()
-    r.close()
-    w.close()
+    io.close()
+
+
+def test_a_latest_hop_fed_from_the_io_loop_keeps_the_newest_and_counts_the_rest() -> None:
+    io = IoLoop()
+    sched = PipelineThread(lambda: io.loop)
+    stall = threading.Event()
+    loop = PipelineLoop(sched, [], sched.on_thread)
+    dropped: list[int] = []
+    hop: Hop[int] = Hop("latest", 4, loop, on_overflow=dropped.append)
+    out: list[int] = []
+    hop.observable.subscribe(out.append)
+    sched.schedule(lambda _s, _t: stall.wait(5))  # the graph is busy
+    fed = threading.Event()
+
+    def feed() -> None:
+        for i in range(10):
+            hop.put(i)
+        fed.set()
+
+    io.call(feed)
+    assert fed.wait(5)
+    stall.set()
+    barrier = threading.Event()
+    sched.schedule(lambda _s, _t: barrier.set())
+    assert barrier.wait(5)
+    assert out == [6, 7, 8, 9] and sum(dropped) == 6
+    sched.dispose()
+    io.close()
+
+
+def test_timed_actions_of_the_pipeline_thread_wait_on_the_io_loop_and_run_on_it() -> None:
+    io = IoLoop()
+    sched = PipelineThread(lambda: io.loop)
+    ran: list[str] = []
+    done = threading.Event()
+
+    def action(_s: Any, _t: Any = None) -> None:
+        ran.append(threading.current_thread().name)
+        done.set()
+
+    t0 = time.monotonic()
+    sched.schedule_relative(0.05, action)
+    cancelled = sched.schedule_relative(0.01, lambda _s, _t: ran.append("cancelled"))
+    cancelled.dispose()
+    assert done.wait(5)
+    assert time.monotonic() - t0 >= 0.05
+    assert ran == ["pipeline"]
+    sched.dispose()
+    io.close()
+    assert not sched.thread or not sched.thread.is_alive()
+
+
+def _run_threads() -> set[str]:
+    return {
+        t.name
+        for t in threading.enumerate()
+        if t.name in ("pipeline", "io") or t.name.startswith("source:")
+    }
+
+
+@pytest.mark.parametrize("how", ["completed", "stopped", "sink_failed", "bug"])
+def test_every_exit_path_closes_everything_and_leaves_no_thread(tmp_path: Path, how: str) -> None:
+    reg = make_registry()
+    closed: list[str] = []
+
+    @reg.sink("fragile", config=NodeConfig, takes=Num)
+    def fragile(_config: NodeConfig, ctx: BuildContext) -> Any:
+        """Fails at item 50 (a RuntimeFailure, or a bare exception: a bug) when asked to."""
+        ctx.on_close(lambda: closed.append(threading.current_thread().name))
+
+        def operator(source: Observable[Any]) -> Observable[Any]:
+            def subscribe(observer: abc.ObserverBase[Any], scheduler: Any = None) -> Any:
+                def on_next(item: Any) -> None:
+                    if item == 50 and how == "sink_failed":
+                        observer.on_error(RuntimeFailure("out: disk full"))
+                    if item == 50 and how == "bug":
+                        raise RuntimeError("boom")
+
+                return source.subscribe(on_next, observer.on_error, observer.on_completed)
+
+            return reactivex.create(subscribe)
+
+        return operator
+
+    n = 100 if how == "completed" else 10**9  # "forever": only a stop or a failure ends it
+    text = f"name: t\nnodes:\n  - {{id: src, type: count, config: {{n: {n}}}}}\n"
+    text += "  - {id: out, type: fragile, inputs: [src]}\n"
+    spec, problems = lint_file(tmp_path / "p.yaml", reg, text=text)
+    assert problems == []
+    rt = Runtime(spec, reg, EventStream(), stats_interval=0)
+    if how == "stopped":
+        threading.Timer(0.3, rt.stop).start()
+    assert rt.run() == (0 if how in ("completed", "stopped") else 1)
+    assert closed == ["pipeline"]  # close callbacks ran once, on the pipeline thread
+    assert _run_threads() == set()
+
+
+def test_an_unwritable_event_stream_ends_the_run_with_exit_1(tmp_path: Path) -> None:
+    class Full:
+        def write(self, _text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+        def flush(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    reg = make_registry()
+    text = "name: t\nnodes:\n  - {id: src, type: count, config: {n: 1000000000}}\n"
+    text += "  - {id: out, type: collect, inputs: [src], config: {name: full}}\n"
+    spec, _ = lint_file(tmp_path / "p.yaml", reg, text=text)
+    rt = Runtime(spec, reg, EventStream(Full()), stats_interval=0)  # type: ignore[arg-type]
+    assert rt.run() == 1
+    assert rt.failure == "cannot write events: No space left on device"
+    assert _run_threads() == set()
 
 
 def test_a_bug_escaping_a_node_ends_the_run_with_its_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import reactivex
-    from reactivex import Observable, abc
 
-    from posecog.graph.context import BuildContext
     from posecog.graph.node import NodeConfig
 
     reg = make_registry()
