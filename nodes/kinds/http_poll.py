@@ -112,9 +112,7 @@ def build(config: HttpPollConfig, ctx: BuildContext) -> Observable[Item]:
     ``outages``.
     """
 
-    return reader_source(
-        ctx, lambda: _Poller(config, ctx), shown_url(config.url), retry_of(config)
-    )
+    return reader_source(ctx, lambda: _Poller(config, ctx), shown_url(config.url), retry_of(config))
 
 
 class _Poller(SensingReader):
@@ -135,7 +133,9 @@ class _Poller(SensingReader):
             self.headers["Authorization"] = f"Bearer {token}"
             self.secrets.append(token)
         self.client: httpx.AsyncClient | None = None
-        self.refusals = Backoff(config.backoff_min_s, config.backoff_max_s)
+        self.refusals = Backoff(
+            config.backoff_min_s, config.backoff_max_s, jitter=config.backoff_jitter
+        )
         self.next_at = 0.0  # loop time of the next poll
         self.answer: tuple[int, str, bytes | None] | None = None  # the connecting poll's
         self.gauges["polls"] = 0

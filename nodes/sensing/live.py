@@ -44,6 +44,13 @@ class LiveSourceConfig(NodeConfig):
         description="Longest delay between two retries (s): also how long a server that came "
         "back may wait to be noticed.",
     )
+    backoff_jitter: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="Each retry delay is shortened by a random fraction of up to this much, so "
+        "sources that lost the same server do not retry in step (0: exact delays).",
+    )
     presence: bool = Field(
         True,
         description="Also give Presence items (from each update's classification, and from "
@@ -104,7 +111,9 @@ class SensingReader:
 
 def retry_of(config: LiveSourceConfig) -> Retry:
     """The kernel's retry policy from a source's ``backoff_*`` fields."""
-    return Retry(first_s=config.backoff_min_s, max_s=config.backoff_max_s)
+    return Retry(
+        first_s=config.backoff_min_s, max_s=config.backoff_max_s, jitter=config.backoff_jitter
+    )
 
 
 def shown_url(url: str) -> str:

@@ -224,6 +224,9 @@ class FakeSensingServer:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    #: ``mock_transport`` refuses every request while this is set.
+    offline = False
+
     def start(self) -> FakeSensingServer:
         self._stopping.clear()
         self.http_port = self.http_port or _pick_port()
@@ -268,6 +271,22 @@ class FakeSensingServer:
 
     def __enter__(self) -> FakeSensingServer:
         return self.start()
+
+    def mock_transport(self) -> Any:
+        """The same HTTP answers in process, as an ``httpx.MockTransport`` (for http_poll on
+        virtual time): no socket, so no real waiting. While ``offline`` is set, every request
+        is refused as a closed port would refuse it."""
+        import httpx
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            if self.offline:
+                raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+            path = request.url.raw_path.decode()
+            answer = self._http_answer(path, request.headers.get("Host"), request.headers)
+            headers = {"Content-Type": answer.content_type}
+            return httpx.Response(answer.status, headers=headers, content=answer.body)
+
+        return httpx.MockTransport(handle)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -1,6 +1,7 @@
-"""http_poll against a real HTTP server on loopback (the fake sensing-server): on virtual time
-where the pacing is ours (``run_node``), on a real thread where the outage timing is the
-point (``LiveRun``)."""
+"""http_poll against the fake sensing-server: in process (its answers through an
+``httpx.MockTransport``) on virtual time where the pacing is ours (``run_node``), and over real
+loopback HTTP on the real I/O loop where the connection itself is the point (``LiveRun``,
+``Runtime``)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import numpy as np
 import pytest
 from reactivex.testing import TestScheduler
 
+from posecog.graph.aio import VirtualIoLoop
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import EventStream, to_json_line
 from posecog.graph.lint import lint_file
 from posecog.graph.runtime import Runtime
 from posecog.graph.testing import run_node
 from posecog.nodes.items import CsiFrame, Presence, Vitals
+from posecog.nodes.kinds import http_poll
 from posecog.nodes.kinds.http_poll import HttpPollConfig, build
 from tests.conftest import EXCERPT_B
 from tests.fakes.live_source import LiveRun
@@ -35,12 +38,25 @@ def _no_token_in_env(monkeypatch):
 
 
 @pytest.fixture
+def mock(monkeypatch):
+    """Route http_poll's requests to a fake's in-process answers: ``mock(fake)``."""
+
+    def use(fake):
+        monkeypatch.setattr(http_poll, "TRANSPORT", fake.mock_transport())
+        return fake
+
+    return use
+
+
+@pytest.fixture
 def updates():
     return updates_from_excerpt(EXCERPT_B, vitals_every=20)  # 60 frames + 3 vitals-only
 
 
 def poll(registry, fake, until, **config):
-    return run_node("http_poll", {"url": fake.latest_url, **config}, registry=registry, until=until)
+    """Poll ``fake`` (through the mock transport) on virtual time until ``until``."""
+    config = {"url": fake.latest_url, "backoff_jitter": 0, **config}
+    return run_node("http_poll", config, registry=registry, until=until)
 
 
 def frames_of(run):
@@ -51,8 +67,9 @@ def warnings(run, reason):
     return [e for e in run.events if e.event == "item.dropped" and e.fields["reason"] == reason]
 
 
-def test_frames_are_the_recorded_updates_each_tick_once(registry, updates):
+def test_frames_are_the_recorded_updates_each_tick_once(registry, updates, mock):
     with FakeSensingServer(updates, repeat=3, no_data=2) as fake:
+        mock(fake)
         n_polls = 2 + 3 * len(updates) + 5
         run = poll(registry, fake, until=0.04 * (n_polls - 1))
     frames = frames_of(run)
@@ -70,19 +87,22 @@ def test_frames_are_the_recorded_updates_each_tick_once(registry, updates):
     g = run.metrics.nodes["http_poll"].gauges
     assert g["polls"] == n_polls
     assert g["duplicates"] == n_polls - 2 - len(updates)
-    assert g["last_tick"] == updates[-1]["tick"] and g["up"] is True
+    assert g["last_tick"] == updates[-1]["tick"] and g["connects"] == 1
+    assert g["state"] == "closed" and g["up"] is False  # run_node disposed it at the end
     assert dict(run.metrics.nodes["http_poll"].drops) == {"no_data_yet": 2, "no_amplitude": 3}
     assert not [e for e in run.events if e.level == "warn"]
 
 
-def test_presence_and_vitals_can_be_turned_off(registry, updates):
+def test_presence_and_vitals_can_be_turned_off(registry, updates, mock):
     with FakeSensingServer(updates[:5], repeat=1, no_data=0) as fake:
+        mock(fake)
         run = poll(registry, fake, until=0.2, presence=False, vitals=False)
     assert run.values and all(isinstance(x, CsiFrame) for x in run.values)
 
 
-def test_401_without_a_token_is_a_warning_naming_it_and_no_frames(registry, updates, capfd):
+def test_401_without_a_token_is_a_warning_naming_it_and_no_frames(registry, updates, capfd, mock):
     with FakeSensingServer(updates, token=TOKEN) as fake:
+        mock(fake)
         run = poll(registry, fake, until=1.0)
     assert not run.values
     (warn,) = warnings(run, "unauthorized")
@@ -94,7 +114,7 @@ def test_401_without_a_token_is_a_warning_naming_it_and_no_frames(registry, upda
 
 
 @pytest.mark.parametrize("where", ["config", "env", "wrong"])
-def test_the_token_is_sent_and_never_shown(registry, updates, monkeypatch, capfd, where):
+def test_the_token_is_sent_and_never_shown(registry, updates, monkeypatch, capfd, where, mock):
     config: dict = {}
     if where == "config":
         config["token"] = TOKEN
@@ -104,6 +124,7 @@ def test_the_token_is_sent_and_never_shown(registry, updates, monkeypatch, capfd
     else:
         config["token"] = TOKEN + "-wrong"
     with FakeSensingServer(updates, token=TOKEN, repeat=1) as fake:
+        mock(fake)
         run = poll(registry, fake, until=1.0, **config)
     if where == "wrong":
         assert not run.values and warnings(run, "unauthorized")
@@ -116,8 +137,9 @@ def test_the_token_is_sent_and_never_shown(registry, updates, monkeypatch, capfd
         assert TOKEN not in text
 
 
-def test_host_not_allowed_is_reported_and_an_allowed_host_works(registry, updates):
+def test_host_not_allowed_is_reported_and_an_allowed_host_works(registry, updates, mock):
     with FakeSensingServer(updates, allowed_hosts=("sensor.local",), repeat=1) as fake:
+        mock(fake)
         bad = poll(registry, fake, until=0.5, host_header="attacker.example:3000")
         good = poll(registry, fake, until=0.5, host_header="sensor.local:3000")
     assert not bad.values
@@ -126,10 +148,11 @@ def test_host_not_allowed_is_reported_and_an_allowed_host_works(registry, update
     assert frames_of(good)
 
 
-def test_garbage_is_counted_by_reason_and_good_updates_still_come(registry, updates):
+def test_garbage_is_counted_by_reason_and_good_updates_still_come(registry, updates, mock):
     good = updates[0]
     renamed = {("node_list" if k == "nodes" else k): v for k, v in good.items()}
     with FakeSensingServer(updates, repeat=1, no_data=0) as fake:
+        mock(fake)
         fake.inject(
             "<html><body>502 Bad Gateway</body></html>",
             {**good, "tick": "7"},
@@ -155,8 +178,9 @@ def test_garbage_is_counted_by_reason_and_good_updates_still_come(registry, upda
     assert run.error is None
 
 
-def test_5xx_is_an_outage_reported_once_then_recovered(registry, updates):
+def test_5xx_is_an_outage_reported_once_then_recovered(registry, updates, mock):
     with FakeSensingServer(updates, repeat=1, no_data=0) as fake:
+        mock(fake)
         fake.inject(Canned(b"down", 503, "text/plain"), Canned(b"down", 502, "text/plain"))
         run = poll(registry, fake, until=1.0)
     (down,) = [e for e in run.events if e.event == "source.down"]
@@ -167,42 +191,55 @@ def test_5xx_is_an_outage_reported_once_then_recovered(registry, updates):
 
 
 class Virtual:
-    """http_poll on virtual time, advanced step by step."""
+    """http_poll on virtual time (its I/O loop's clock is the scheduler's), advanced step by
+    step."""
 
     def __init__(self, **config):
         self.sched = TestScheduler()
         self.events: list = []
         stream = EventStream(wall_clock=lambda: self.sched.clock)
         stream.listen(self.events.append)
-        services = RunServices(events=stream, clock=lambda: self.sched.clock)
+        self.io = VirtualIoLoop(lambda: float(self.sched.clock), self.sched.advance_by)
+        services = RunServices(events=stream, clock=lambda: self.sched.clock, io=self.io)
         self.ctx = BuildContext("sensing", "http_poll", services, self.sched)
         self.items: list = []
-        obs = build(HttpPollConfig(**config), self.ctx)
+        obs = build(HttpPollConfig(backoff_jitter=0, **config), self.ctx)
         self.sub = obs.subscribe(lambda x: self.items.append((self.sched.clock, x)))
+
+    def advance_to(self, t):
+        self.io.run_until(t)
 
     def named(self, name):
         return [e for e in self.events if e.event == name]
 
+    def close(self):
+        self.sub.dispose()
+        self.io.close()
 
-def test_server_down_at_start_then_frames_once_it_starts(updates):
-    fake = FakeSensingServer(updates, repeat=1, no_data=0).start()
-    fake.stop()  # the port is known, nothing listens on it
+
+def test_server_down_at_start_then_frames_once_it_starts(updates, mock):
+    fake = mock(FakeSensingServer(updates, repeat=1, no_data=0))
+    fake.offline = True  # refused, as a closed port refuses
     v = Virtual(url=fake.latest_url, backoff_min_s=0.1, backoff_max_s=0.4)
     try:
-        v.sched.advance_to(2.0)
+        v.advance_to(2.0)
         (down,) = v.named("source.down")
-        assert "ConnectionRefusedError" in down.fields["reason"]
+        assert "ConnectError" in down.fields["reason"] and "refused" in down.fields["reason"]
+        assert down.fields["retry_in_s"] == 0.1
         assert v.ctx.metrics.gauges["polls"] == 7  # at 0, .1, .3, .7, 1.1, 1.5, 1.9
         assert not v.items and v.ctx.metrics.gauges["up"] is False
-        fake.start()
-        v.sched.advance_to(2.4)
+        assert v.ctx.metrics.gauges["state"] == "down"
+        fake.offline = False
+        v.advance_to(2.4)
         (up,) = v.named("source.up")
         assert up.fields["down_s"] == pytest.approx(2.3)  # recovered at the poll of 2.3 s
+        assert up.fields["retries"] == 7
         assert v.items[0][0] == pytest.approx(2.3)
         assert len(v.named("source.down")) == 1
+        assert v.ctx.metrics.gauges["state"] == "up"
+        assert v.ctx.metrics.gauges["down_s_total"] == pytest.approx(2.3)
     finally:
-        v.sub.dispose()
-        fake.stop()
+        v.close()
 
 
 def test_killed_and_restarted_mid_run_resumes_within_a_poll(registry, updates):

@@ -9,6 +9,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from reactivex.scheduler import EventLoopScheduler
 
 from posecog.cog.pipelines import resolve_pipeline
+from posecog.graph.aio import IoLoop
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import Event, EventStream
 from posecog.graph.lint import lint_file
@@ -351,38 +353,39 @@ def test_lltf56_is_bins_0_to_55_and_rssi_is_the_packets() -> None:
 # -- lifecycle ------------------------------------------------------------------------------------
 
 
-def test_dispose_closes_the_socket_and_ends_the_thread() -> None:
+def test_dispose_closes_the_socket_and_leaves_the_io_loop_free() -> None:
     events: list[Event] = []
     stream = EventStream()
     stream.listen(events.append)
-    sched = EventLoopScheduler(
-        thread_factory=lambda target: threading.Thread(target=target, name="udp-test", daemon=True),
-        exit_if_empty=True,
-    )
-    ctx = BuildContext("udp", "udp_esp32", RunServices(events=stream), sched)
+    io = IoLoop("udp-test-io")
+    ctx = BuildContext("udp", "udp_esp32", RunServices(events=stream, io=io), EventLoopScheduler())
     port = free_port()
     source = build(UdpEsp32Config(bind="127.0.0.1", port=port), ctx)
     assert can_bind(port)  # building opens nothing
     got: list = []
     sub = source.subscribe(got.append)
+    wait_for(lambda: any(e.event == "source.up" for e in events), 5, "source.up")
     assert [e.fields["port"] for e in events if e.event == "source.up"] == [port]
     assert not can_bind(port)
     with Esp32Sender(port) as sender:
         sender.send(csi_datagram(1, 1, bytes(128)))
         wait_for(lambda: len(got) == 1)
-    sub.dispose()  # returns once the loop has closed the socket
+    sub.dispose()  # a task cancellation: the reader closes the socket on the loop
+    wait_for(lambda: any(e.event == "source.stopped" for e in events), 5, "source.stopped")
     assert [e.event for e in events] == ["source.up", "source.stopped"]
     assert can_bind(port)
-    wait_for(lambda: not any(t.name == "udp-test" for t in threading.enumerate()), 2, "thread end")
+    io.close()
+    assert not any(t.name == "udp-test-io" for t in threading.enumerate())
 
 
-def test_a_stopped_run_releases_the_port_and_the_source_thread() -> None:
+def test_a_stopped_run_releases_the_port_and_every_thread() -> None:
     port = free_port()
     with source_only(port=port) as live:
         assert live.port == port and not can_bind(port)
     assert live.status == 0 and live.named("source.stopped")
     assert can_bind(port)
-    wait_for(lambda: not any(t.name == "source:udp" for t in threading.enumerate()), 2, "thread")
+    names = {t.name for t in threading.enumerate()}
+    assert not names & {"io", "pipeline", "source:udp"}
 
 
 def test_a_port_in_use_is_a_runtime_failure_with_a_hint(capfd: pytest.CaptureFixture[str]) -> None:
@@ -421,7 +424,7 @@ def test_synthetic_sender_interleaves_frame_sizes() -> None:
     assert all(a.t <= b.t for a, b in itertools.pairwise(grams))
 
 
-def test_under_the_runtime_the_socket_is_read_on_the_pipeline_thread() -> None:
+def test_the_socket_is_read_on_the_io_loop_and_items_processed_on_the_pipeline_thread() -> None:
     threads: list[str] = []
     live = source_only()
     live.rt.graph.tap("udp", lambda _f: threads.append(threading.current_thread().name))
@@ -430,13 +433,59 @@ def test_under_the_runtime_the_socket_is_read_on_the_pipeline_thread() -> None:
         live.wait_items("udp", 5)
         names = {t.name for t in threading.enumerate()}
     assert set(threads) == {"pipeline"}
-    assert "source:udp" not in names  # no thread of its own
+    assert "io" in names and "source:udp" not in names  # no thread of its own
+
+
+def test_a_stalled_graph_keeps_the_newest_frames_with_their_true_receive_times() -> None:
+    """500 datagrams/s while the graph stalls for 1 s: the hop (latest, 40) keeps the newest,
+    the oldest are counted as overflow, and each frame's ts is its datagram's receive time."""
+    text = SOURCE_ONLY.replace("PORT", "0").replace("SELECTION", "lltf56")
+    live = Live(text.replace("    hop: {policy: block}\n", ""))  # the live default: latest
+    stalled = threading.Event()
+
+    def stall(frame: CsiFrame) -> None:
+        if frame.seq == 0:
+            stalled.set()
+            time.sleep(1.0)  # the pipeline thread is busy; the I/O loop is not
+
+    live.rt.graph.tap("udp", stall)
+    sent_at: dict[int, float] = {}
+    with live:
+        with Esp32Sender(live.port) as sender:
+            sender.send(csi_datagram(1, 0, bytes(128)))
+            sent_at[0] = time.time()
+            assert stalled.wait(5)
+            t0 = time.monotonic()
+            seq = 1
+            while time.monotonic() - t0 < 1.2:  # through the stall and a little after
+                due = t0 + seq / 500
+                while time.monotonic() < due:
+                    pass
+                sender.send(csi_datagram(1, seq, bytes(128)))
+                sent_at[seq] = time.time()
+                seq += 1
+        last = seq - 1
+        wait_for(lambda: any(f.seq == last for f in live.taps["udp"]), 5, "the last frame")
+        got = list(live.taps["udp"])
+    assert live.gauges["datagrams"] == last + 1  # the I/O loop read every datagram
+    seqs = [f.seq for f in got]
+    assert seqs == sorted(seqs) and seqs[-1] == last
+    lost = (last + 1) - len(got)
+    assert lost > 300 and live.drops["overflow"] == lost, (lost, live.drops)  # counted
+    # the oldest were dropped: the stall's first frame out came after dropped ones, and the
+    # stream ends with the newest, none missing (on a busy machine the graph may fall behind
+    # again later, so not every drop need be from the stall)
+    assert 1 < seqs[1] <= lost + 1, seqs[:60]
+    assert seqs[-10:] == list(range(last - 9, last + 1))
+    errors = [abs(f.ts - sent_at[f.seq]) for f in got]
+    assert max(errors) < 0.002, max(errors)
 
 
 def test_datagrams_the_kernel_drops_on_a_full_buffer_are_counted() -> None:
     text = SOURCE_ONLY.replace("PORT", "0").replace("SELECTION", "lltf56")
     text = text.replace("subcarriers: lltf56}", "subcarriers: lltf56, recv_buffer: 4096}")
-    live = Live(text)
+    # a small blocking hop: when the graph stalls, the I/O loop waits and the kernel drops
+    live = Live(text.replace("hop: {policy: block}", "hop: {policy: block, capacity: 2}"))
     gate = threading.Event()
     live.rt.graph.tap("udp", lambda _f: gate.wait(5))  # the graph stalls on its first item
     sent = 300
