@@ -42,7 +42,14 @@ from .node import NodeKind, Role
 from .registry import Registry
 from .spec import NodeSpec
 
-__all__ = ["NodeRun", "PipelineRun", "feed", "run_node", "run_pipeline_test"]
+__all__ = [
+    "NodeRun",
+    "PipelineRun",
+    "feed",
+    "run_node",
+    "run_pipeline_test",
+    "virtual_io_loop",
+]
 
 Timed = tuple[float, Any]
 
@@ -100,11 +107,26 @@ def _virtual_run(
     events: list[Event] = []
     stream = EventStream(wall_clock=lambda: sched.clock)
     stream.listen(events.append)
-    io = VirtualIoLoop(clock=lambda: float(sched.clock), advance=sched.advance_by)
+    io = virtual_io_loop(sched)
     services = RunServices(
         events=stream, clock=lambda: sched.clock, base_dir=base_dir or Path.cwd(), io=io
     )
     return sched, services, events
+
+
+def virtual_io_loop(sched: TestScheduler) -> VirtualIoLoop:
+    """An I/O loop on ``sched``'s virtual clock, in lockstep with it: when the loop waits, time
+    moves to its next timer or to the scheduler's next action, whichever is first, so what an
+    action hands to the loop is seen at the action's time."""
+
+    def advance(seconds: float) -> None:
+        target = sched.clock + seconds
+        queue = sched._queue  # the scheduler's next due time: reactivex has no public peek
+        if queue:
+            target = min(target, sched.to_seconds(queue.peek().duetime))
+        sched.advance_to(max(target, sched.clock))
+
+    return VirtualIoLoop(clock=lambda: float(sched.clock), advance=advance)
 
 
 def _run_virtual(sched: TestScheduler, services: RunServices, until: float | None) -> None:
@@ -174,9 +196,7 @@ def run_node(
     def on_completed() -> None:
         run.completed = True
 
-    sub = observable.subscribe(
-        lambda x: run.items.append((sched.clock, x)), on_error, on_completed
-    )
+    sub = observable.subscribe(lambda x: run.items.append((sched.clock, x)), on_error, on_completed)
     _run_virtual(sched, services, until)
     sub.dispose()
     _close_virtual(services)

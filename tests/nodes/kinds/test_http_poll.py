@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from reactivex.testing import TestScheduler
 
-from posecog.graph.aio import VirtualIoLoop
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import EventStream, to_json_line
 from posecog.graph.lint import lint_file
 from posecog.graph.runtime import Runtime
-from posecog.graph.testing import run_node
+from posecog.graph.testing import run_node, virtual_io_loop
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.kinds import http_poll
 from posecog.nodes.kinds.http_poll import HttpPollConfig, build
@@ -199,7 +198,7 @@ class Virtual:
         self.events: list = []
         stream = EventStream(wall_clock=lambda: self.sched.clock)
         stream.listen(self.events.append)
-        self.io = VirtualIoLoop(lambda: float(self.sched.clock), self.sched.advance_by)
+        self.io = virtual_io_loop(self.sched)
         services = RunServices(events=stream, clock=lambda: self.sched.clock, io=self.io)
         self.ctx = BuildContext("sensing", "http_poll", services, self.sched)
         self.items: list = []
