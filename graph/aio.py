@@ -61,9 +61,7 @@ class IoLoop:
         return asyncio.new_event_loop()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._thread = threading.Thread(
-            target=loop.run_forever, name=self.name, daemon=True
-        )
+        self._thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
         self._thread.start()
 
     def on_loop(self) -> bool:

@@ -221,3 +221,35 @@ nodes:
     assert "RuntimeFailure" not in finished["fields"]["error"]
     assert r.stderr.startswith("Error: save: cannot write")
     assert "Traceback" not in r.stderr
+
+
+def test_a_stdout_that_cannot_be_written_exits_1_with_one_error_line() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "posecog.cog.cli", "run", "replay"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 1  # never 0 with the events lost
+    assert proc.stderr.splitlines() == ["Error: cannot write events: No space left on device"]
+
+
+def test_a_reader_that_leaves_ends_the_run_quietly() -> None:
+    """``run replay | head -n 3``: the pipe closes under the run; no traceback, no noise."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posecog.cog.cli", "run", "replay"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.stdout.close()  # what head does after its third line
+    err = proc.stderr.read().decode()
+    assert proc.wait(60) == 1
+    assert all(line.startswith(b"{") for line in lines)
+    assert err == ""
