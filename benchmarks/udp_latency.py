@@ -4,7 +4,7 @@ A sender process (``tests/fakes/esp32_sender.py``, synthetic mode) plays N nodes
 in real time (64/128/192-subcarrier frames interleaved, one vitals packet per node a second)
 to 127.0.0.1; the real ``Runtime`` runs udp_esp32 -> sliding_window -> pose_infer (pose_v1,
 numpy) -> stdout_events writing to an in-memory stream. Printed per run and as the median
-over runs: frames sent and received, drops by reason (hop_overflow included), source-to-sink
+over runs: frames sent and received, drops by reason (hop overflow included), source-to-sink
 latency p50/p99/max from the run metrics (``arrived`` = right after ``recv``), the sink's
 count, and where the time goes: taps on the pipeline thread give the time from ``recv`` to
 the frame's delivery on the pipeline thread (the hop), to its window, and to its pose; the
@@ -26,6 +26,7 @@ import os
 import platform
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -164,26 +165,37 @@ def one_run(
     }
 
 
+#: Linux's SO_TIMESTAMPNS and its ``struct timespec`` (as nodes/kinds/udp_esp32.py reads them).
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("@ll")
+
+
 def floor_run(seconds: float, nodes: int, rate: float, backend: str, model: str) -> dict[str, Any]:
     """The same per-frame work without the graph, as the floor of this machine: one thread
     blocks in ``recv``, then decodes, keeps a 20-frame ring per node, runs the model (batch
-    1, confidence included) and writes one JSON line; latency from ``recv`` to the write."""
+    1, confidence included) and writes one JSON line; latency from the kernel's receive time
+    of the datagram (``SO_TIMESTAMPNS``, as ``udp_esp32`` measures it) to the write."""
     pose_model = load_model(model or None, backend)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.05)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    ancillary = socket.CMSG_SPACE(TIMESPEC.size)
     sender, parent = start_sender(sock.getsockname()[1], nodes, rate, seconds)
     rings: dict[int, deque[Any]] = {}
     out = io.StringIO()
     latencies: list[float] = []
     while True:
         try:
-            data = sock.recv(4096)
+            data, anc, _flags, _addr = sock.recvmsg(4096, ancillary)
         except TimeoutError:
             if parent.poll():  # the sender is done: it reports its send times last
                 break
             continue
-        t0 = time.perf_counter()
+        wall, t0 = time.time(), time.perf_counter()
+        for _level, _kind, payload in anc:
+            sec, nsec = TIMESPEC.unpack_from(payload)
+            t0 -= max(0.0, wall - (sec + nsec * 1e-9))  # from the kernel's receive time
         packet = parse_packet(data)
         if not isinstance(packet, CsiPacket):
             continue

@@ -64,6 +64,14 @@ class IoLoop:
         self._thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
         self._thread.start()
 
+    @property
+    def scheduler(self) -> abc.SchedulerBase:
+        """A reactivex scheduler whose actions run on this loop (time-based behaviour of
+        nodes that live on it)."""
+        from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
+
+        return AsyncIOThreadSafeScheduler(self.loop)
+
     def on_loop(self) -> bool:
         """True on the loop's own thread."""
         return self._thread is not None and threading.current_thread() is self._thread

@@ -8,6 +8,11 @@ A network **source** implements ``Reader``::
         async def read(self) -> Iterable[Item]                # the next items (may be none)
         async def close(self) -> None                         # release; called after a loss too
 
+A reader that learns of items in loop callbacks (a socket's readiness) may instead hand each
+one to ``self.emit(item)`` as it comes (the kernel sets ``emit`` before ``connect`` when the
+reader has that attribute), with ``read`` waiting for the connection's end: one task step
+fewer per item on the live path.
+
 ``connect`` and ``read`` raise ``NotConnected(reason)`` when the peer cannot be reached or the
 connection is lost; the kernel closes the reader, reports ``source.down {url, reason,
 retry_in_s}`` (warn) once at the start of the outage, waits (capped exponential backoff with
@@ -163,6 +168,8 @@ def reader_source(
     ) -> abc.DisposableBase:
         async def run() -> None:
             reader = open_reader()
+            if hasattr(reader, "emit"):
+                reader.emit = observer.on_next
             link = _Link(ctx, "source", address, policy)
             try:
                 while True:

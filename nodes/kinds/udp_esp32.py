@@ -23,7 +23,7 @@ import ipaddress
 import socket
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -133,6 +133,10 @@ def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[CsiFrame | Vi
     return reader_source(ctx, lambda: _UdpReader(config, ctx), address, Retry())
 
 
+def _unset(_item: CsiFrame | Vitals) -> None:
+    raise RuntimeError("udp_esp32: the kernel did not set emit")
+
+
 class _UdpReader:
     """The socket of one subscription, read on the I/O loop (see the module docstring)."""
 
@@ -146,8 +150,9 @@ class _UdpReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kernel_drops = 0  # the socket's kernel drop count already reported
         self._timestamps = False
-        self._items: list[CsiFrame | Vitals] = []
-        self._waiter: asyncio.Future[None] | None = None
+        #: Set by the kernel: items are handed on from the readiness callback directly.
+        self.emit: Callable[[CsiFrame | Vitals], None] = _unset
+        self._closed: asyncio.Future[None] | None = None
 
     async def connect(self) -> Mapping[str, Any]:
         cfg, ctx = self.config, self.ctx
@@ -178,15 +183,11 @@ class _UdpReader:
         }
 
     async def read(self) -> list[CsiFrame | Vitals]:
-        if not self._items:
-            assert self._loop is not None
-            self._waiter = self._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        items, self._items = self._items, []
-        return items
+        """Items go out through ``emit`` as they come: wait until the socket closes."""
+        assert self._loop is not None
+        self._closed = self._loop.create_future()
+        await self._closed
+        return []
 
     async def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -196,6 +197,8 @@ class _UdpReader:
             self._loop.remove_reader(sock.fileno())
         self._count_kernel_drops(sock)
         sock.close()
+        if self._closed is not None and not self._closed.done():
+            self._closed.set_result(None)
         self.decoder.seq.publish(self.ctx.metrics.gauges)
         self.ctx.emit("source.stopped", {"kind": self.ctx.kind, **self.decoder.counts()})
 
@@ -204,8 +207,13 @@ class _UdpReader:
         sock = self._sock
         if sock is None:
             return
-        now, clock, ctx, decode = time.time, self.ctx.now, self.ctx, self.decoder.decode
-        items = self._items
+        now, clock, ctx, decode, emit = (
+            time.time,
+            self.ctx.now,
+            self.ctx,
+            self.decoder.decode,
+            self.emit,
+        )
         while True:
             try:
                 data, ancillary, _flags, _addr = sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
@@ -225,10 +233,7 @@ class _UdpReader:
             # ts: event time (kernel receive time); arrived: processing clock (latency)
             item = decode(data, ts, arrived)
             if item is not None:
-                items.append(item)
-        waiter = self._waiter
-        if items and waiter is not None and not waiter.done():
-            waiter.set_result(None)
+                emit(item)
 
     def _count_kernel_drops(self, sock: socket.socket | None = None) -> None:
         """Count what the kernel dropped on a full receive buffer since the last look."""

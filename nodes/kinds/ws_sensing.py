@@ -1,33 +1,28 @@
 """Source node ``ws_sensing``: the sensing-server's WebSocket push stream.
 
-Threading: subscribing schedules the reader on ``ctx.scheduler``, the source's own thread. The
-reader connects and then blocks in ``recv`` on that thread, handling one text frame at a time;
-when the connection fails or closes it schedules a reconnect after the backoff delay.
-Disposing closes the socket from the disposing thread, so ``recv`` returns at once and the
-thread is free again (websockets' own per-connection thread ends with the socket). Because
-the reader blocks its thread, this source needs a real scheduler: under the virtual-time
-harness, replace it with fed items.
+Threading: network I/O runs on the run's I/O loop, with websockets' asyncio client; each
+``read`` awaits one frame and decodes it there, and the items go through the source's hop to the
+pipeline thread. The kernel owns the connection (``posecog.graph.connection``): a connection
+that cannot be opened, or that closes, is an outage, retried with backoff and jitter. Disposing
+cancels the task: a handshake in progress is abandoned at once (the socket is closed), an open
+connection is closed with a close handshake (code 1000, waiting at most 0.5 s for
+the server's answer, then the socket is closed regardless).
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-from contextlib import AbstractContextManager
-from typing import Any
 from urllib.parse import urlsplit
 
-import reactivex
 from pydantic import Field, field_validator
-from reactivex import Observable, abc
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.sync.client import ClientConnection, connect
+from reactivex import Observable
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from posecog.graph.connection import NotConnected, reader_source
 from posecog.graph.context import BuildContext
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.registry import registry
-from posecog.nodes.sensing.live import LiveSource, LiveSourceConfig, shown_url, shutdown_socket
+from posecog.nodes.sensing.live import LiveSourceConfig, SensingReader, retry_of, shown_url
 from posecog.nodes.sensing.updates import Item
 
 __all__ = ["WsSensingConfig", "build"]
@@ -85,94 +80,67 @@ def build(config: WsSensingConfig, ctx: BuildContext) -> Observable[Item]:
     (``binary_frame``) and broken ones (``bad_json``, ``missing_field``, ``bad_type``,
     ``bad_length``, ...) are counted with a rate-limited warning.
 
-    When the server cannot be reached, or the connection closes, the source reports
-    ``source.down`` with the reason and reconnects with capped exponential backoff; on
-    reconnection it reports ``source.up`` with the outage duration. Gauges: ``messages``,
-    ``duplicates``, ``last_tick``, ``connects``, ``up``, ``outages``.
+    When the server cannot be reached, or the connection closes (or a ping goes unanswered for
+    ``keepalive_s``), the source reports ``source.down`` with the reason, once per outage, and
+    reconnects with capped exponential backoff and jitter; it reports ``source.up`` on each
+    connection, with the outage duration after one. Gauges: ``messages``, ``duplicates``,
+    ``last_tick``, ``connects``, ``up``, ``outages`` (and the kernel's ``state``,
+    ``down_s_total``).
     """
-
-    def subscribe(
-        observer: abc.ObserverBase[Item], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        reader = _Reader(config, ctx, observer)
-        return reader.start(reader.run)
-
-    return reactivex.create(subscribe)
+    return reader_source(
+        ctx, lambda: _WsReader(config, ctx), shown_url(config.url), retry_of(config)
+    )
 
 
-class _Reader(LiveSource):
-    def __init__(
-        self, config: WsSensingConfig, ctx: BuildContext, observer: abc.ObserverBase[Item]
-    ) -> None:
-        super().__init__(config, ctx, observer, shown_url(config.url))
+class _WsReader(SensingReader):
+    """The connection of one subscription, on the I/O loop (see the module docstring)."""
+
+    def __init__(self, config: WsSensingConfig, ctx: BuildContext) -> None:
+        super().__init__(config, ctx, shown_url(config.url))
         self.config = config
-        self.sock: socket.socket | None = None
-        self.conn_lock = threading.Lock()
-        self.gauges.update({"messages": 0, "connects": 0})
+        parts = urlsplit(config.url)
+        # userinfo and query may carry a credential: never in a reason or a detail
+        self.secrets.extend(s for s in (parts.password, parts.query) if s)
+        self.conn: ClientConnection | None = None
+        self.gauges["messages"] = 0
 
-    def abort(self) -> None:
-        with self.conn_lock:
-            sock = self.sock
-        shutdown_socket(sock)  # unblock connect or recv at once, whatever the server does
+    async def connect(self) -> None:
+        cfg = self.config
+        try:
+            self.conn = await connect(
+                cfg.url,
+                open_timeout=cfg.open_timeout_s,
+                ping_interval=cfg.keepalive_s,
+                ping_timeout=cfg.keepalive_s,
+                close_timeout=_CLOSE_TIMEOUT,
+                max_size=MAX_MESSAGE,
+                proxy=None,  # loopback: never through a proxy from the environment
+                compression=None,
+            )
+        except (OSError, WebSocketException) as exc:  # refused, timed out, handshake refused
+            raise self.lost(exc) from None
 
-    def run(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
-        if self.disposed:
+    async def read(self) -> list[Item]:
+        """The items of the next frame (none for a skipped one)."""
+        if self.conn is None:
+            raise NotConnected("not connected")
+        try:
+            message = await self.conn.recv()
+        except ConnectionClosed as exc:  # by the server, or a keepalive ping unanswered
+            raise NotConnected(self.redact(f"connection closed: {exc}")) from None
+        self.gauges["messages"] += 1
+        if isinstance(message, bytes):
+            self.drop("binary_frame", f"a binary frame of {len(message)} bytes")
+            return []
+        return self.deliver(self.decoder.message(message))
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
             return
-        with contextlib.ExitStack() as stack:
-            stack.callback(self._forget)
-            try:  # websockets >= 17 shakes hands on enter, older versions in connect()
-                conn = stack.enter_context(self._open())
-            except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-                if not self.disposed:
-                    self.schedule(self.failed(f"{type(exc).__name__}: {exc}"), self.run)
-                return
-            self.connected()
-            self.gauges["connects"] += 1
-            reason = self._read(conn)
-        if not self.disposed:
-            self.schedule(self.failed(reason), self.run)
-
-    def _open(self) -> AbstractContextManager[ClientConnection]:
-        """Connect our own socket (so that ``abort`` can cut a hanging handshake), then the
-        WebSocket handshake over it."""
-        parts = urlsplit(self.config.url)
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
-        address = (parts.hostname or "", port)
-        sock = socket.create_connection(address, timeout=self.config.open_timeout_s)
-        with self.conn_lock:
-            self.sock = sock
-        if self.disposed:  # disposed while connecting: abort() saw no socket yet
-            raise OSError("disposed")
-        return connect(
-            self.config.url,
-            sock=sock,
-            open_timeout=self.config.open_timeout_s,
-            ping_interval=self.config.keepalive_s,
-            ping_timeout=self.config.keepalive_s,
-            close_timeout=_CLOSE_TIMEOUT,
-            max_size=MAX_MESSAGE,
-            proxy=None,  # loopback: never through a proxy from the environment
-            compression=None,
-        )
-
-    def _forget(self) -> None:
-        with self.conn_lock:
-            sock, self.sock = self.sock, None
-        if sock is not None:
-            sock.close()
-
-    def _read(self, conn: ClientConnection) -> str:
-        """Handle frames until the connection ends; returns why it ended."""
-        while not self.disposed:
-            try:
-                message = conn.recv()
-            except ConnectionClosed as exc:
-                return f"connection closed: {exc}"
-            except OSError as exc:
-                return f"{type(exc).__name__}: {exc}"
-            self.gauges["messages"] += 1
-            if isinstance(message, bytes):
-                self.drop("binary_frame", f"a binary frame of {len(message)} bytes")
-                continue
-            self.deliver(self.decoder.message(message))
-        return "disposed"
+        try:
+            await conn.close()  # the close handshake; no-op when already closed
+        finally:
+            # A close cut short (cancelled again, or the kernel's close timeout) leaves no
+            # socket open; after a complete close this does nothing.
+            conn.transport.abort()

@@ -1,5 +1,5 @@
-"""Run one source node on a real thread (``EventLoopScheduler``), as the runtime does, and
-record what it gives and reports, with wall-clock receipt times; tests wait on conditions
+"""Run one source node on a real I/O loop (``IoLoop``, its own thread), as the runtime does,
+and record what it gives and reports, with wall-clock receipt times; tests wait on conditions
 (never bare sleeps), each wait bounded by a timeout."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from reactivex.scheduler import EventLoopScheduler
 
+from posecog.graph.aio import IoLoop
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import Event, EventStream, to_json_line
 from posecog.graph.registry import Registry
@@ -23,18 +23,14 @@ class LiveRun:
 
     def __init__(self, registry: Registry, kind: str, config: dict[str, Any]) -> None:
         k = registry.get(kind)
-        self.scheduler = EventLoopScheduler(
-            thread_factory=lambda target: threading.Thread(
-                target=target, name=f"source:{kind}", daemon=True
-            )
-        )
+        self.io = IoLoop(f"io:{kind}")
         self._cond = threading.Condition()
         self.items: list[tuple[float, Any]] = []  # (time.monotonic() at receipt, item)
         self.events: list[tuple[float, Event]] = []
         stream = EventStream()
         stream.listen(self._on_event)
-        self.services = RunServices(events=stream)
-        self.ctx = BuildContext(kind, kind, self.services, self.scheduler)
+        self.services = RunServices(events=stream, io=self.io)
+        self.ctx = BuildContext(kind, kind, self.services, self.io.scheduler)
         self.observable = k.build(k.config.model_validate(config), self.ctx)
         self.error: Exception | None = None
         self._sub: Any = None
@@ -63,13 +59,13 @@ class LiveRun:
         return self
 
     def stop(self) -> None:
-        """Dispose the subscription (the source's thread stays, for ``idle``)."""
+        """Dispose the subscription: a task cancellation (the loop stays, for ``closed``)."""
         if self._sub is not None:
             self._sub.dispose()
 
     def dispose(self) -> None:
         self.stop()
-        self.scheduler.dispose()
+        self.io.close()
 
     def __enter__(self) -> LiveRun:
         return self.start()
@@ -91,12 +87,14 @@ class LiveRun:
                 self._cond.wait(min(left, 0.05))  # gauges change without a notification
             return result
 
-    def idle(self, timeout: float = 1.0) -> bool:
-        """True when the source's thread runs a marker action within ``timeout``: nothing is
-        blocking it."""
-        ran = threading.Event()
-        self.scheduler.schedule(lambda _s, _t: ran.set())
-        return ran.wait(timeout)
+    def closed(self, timeout: float = 1.0) -> bool:
+        """True when the kernel has closed the source's connection within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self.gauges.get("state") != "closed":
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def of_type(self, cls: type) -> list[Any]:
         with self._cond:

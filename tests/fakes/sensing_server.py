@@ -226,8 +226,12 @@ class FakeSensingServer:
 
     #: ``mock_transport`` refuses every request while this is set.
     offline = False
+    #: The close code each WebSocket client sent when it left (None: no close frame).
+    ws_close_codes: list[int | None]
 
     def start(self) -> FakeSensingServer:
+        if not hasattr(self, "ws_close_codes"):
+            self.ws_close_codes = []
         self._stopping.clear()
         self.http_port = self.http_port or _pick_port()
         self.ws_port = self.ws_port or _pick_port()
@@ -397,7 +401,8 @@ class FakeSensingServer:
                 if self.wasm_every and (k + 1) % self.wasm_every == 0:
                     conn.send(json.dumps(wasm_event(update)))
                 self._stopping.wait(self.ws_interval_s)
-        except ConnectionClosed:
+        except ConnectionClosed as exc:
+            self.ws_close_codes.append(exc.rcvd.code if exc.rcvd else None)
             pass
         finally:
             with self._lock:

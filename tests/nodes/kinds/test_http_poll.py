@@ -257,7 +257,8 @@ def test_killed_and_restarted_mid_run_resumes_within_a_poll(registry, updates):
         run.wait(lambda: run.named("source.up"))
     assert first - back < backoff_max + poll_s + 0.05  # scheduling slack on a busy machine
     assert len(run.named("source.down")) == 1
-    (up,) = run.named("source.up")
+    first_up, up = run.named("source.up")  # on connecting, and after the outage
+    assert "down_s" not in first_up.fields
     assert up.fields["down_s"] > 0 and up.fields["retries"] >= 3
     ticks = [f.seq for f in run.of_type(CsiFrame)]
     assert ticks == sorted(set(ticks))  # no frame given twice across the outage
@@ -279,11 +280,16 @@ def test_dispose_returns_a_request_in_flight_at_once(registry):
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/api/v1/sensing/latest"
         with LiveRun(registry, "http_poll", {"url": url, "timeout_s": 30}) as run:
             run.wait(lambda: run.gauges.get("polls") == 1)
-            assert not run.idle(0.2)  # blocked in the request
+            conn, _ = silent.accept()  # the request is in flight, never to be answered
             t0 = time.monotonic()
-            run.stop()
-            assert run.idle(1.0)
+            run.stop()  # a task cancellation: the request is abandoned, the client closed
+            assert run.closed(1.0)
+            conn.settimeout(2.0)
+            assert conn.recv(65536, socket.MSG_PEEK) is not None
+            while conn.recv(65536):  # the request's bytes, then EOF: the socket was closed
+                pass
             assert time.monotonic() - t0 < 1.0
+            conn.close()
     assert not run.named("source.down")
 
 

@@ -97,29 +97,23 @@ def test_killed_and_restarted_mid_run_reconnects_within_the_backoff(registry, up
         run.wait(lambda: run.named("source.up"))
     assert first - back < FAST["backoff_max_s"] + 0.1  # + handshake and scheduling slack
     assert "connection closed" in run.named("source.down")[0].fields["reason"]
-    assert len(run.named("source.down")) == 1 and run.named("source.up")[0].fields["down_s"] > 0
+    assert len(run.named("source.down")) == 1 and run.named("source.up")[-1].fields["down_s"] > 0
     assert run.gauges["connects"] == 2
     ticks = [f.seq for f in run.of_type(CsiFrame)]
     assert ticks == sorted(set(ticks)) and run.error is None
 
 
-def _websocket_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if "ClientConnection" in repr(t._target)}
-
-
-def test_dispose_closes_the_socket_promptly_and_leaves_no_thread(registry, updates):
-    before = _websocket_threads()
+def test_dispose_closes_the_connection_with_a_close_handshake(registry, updates):
     fake = FakeSensingServer(updates[:3], edge_vitals_every=0, wasm_every=0)
     with fake, LiveRun(registry, "ws_sensing", {"url": fake.ws_url}) as run:
-        run.wait(lambda: len(run.of_type(CsiFrame)) == 3)  # now blocked in recv: no more
+        run.wait(lambda: len(run.of_type(CsiFrame)) == 3)  # now waiting in recv: no more
         run.wait(lambda: fake.ws_clients == 1)
-        assert not run.idle(0.1)
         t0 = time.monotonic()
-        run.stop()
-        assert run.idle(1.0)
+        run.stop()  # a task cancellation
+        assert run.closed(1.0)
         assert time.monotonic() - t0 < 1.0
         run.wait(lambda: fake.ws_clients == 0)  # the server saw the connection end
-        run.wait(lambda: _websocket_threads() <= before, timeout=2.0)
+        assert fake.ws_close_codes == [1000]  # cleanly: a close frame, normal closure
     assert not run.named("source.down")
 
 
@@ -127,9 +121,11 @@ def test_dispose_cuts_a_hanging_handshake(registry):
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
         url = f"ws://127.0.0.1:{silent.getsockname()[1]}/ws/sensing"
         with LiveRun(registry, "ws_sensing", {"url": url, "open_timeout_s": 30}) as run:
-            assert not run.idle(0.2)  # in the handshake
+            conn, _ = silent.accept()  # in the handshake
+            t0 = time.monotonic()
             run.stop()
-            assert run.idle(1.0)
+            assert run.closed(1.0) and time.monotonic() - t0 < 1.0
+            conn.close()
     assert not run.named("source.down")
 
 
