@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
 from posecog.graph.aio import IoLoop
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import Event, EventStream, to_json_line
