@@ -32,8 +32,9 @@ from reactivex.scheduler import ImmediateScheduler  # noqa: E402
 
 from posecog.cog.pipelines import resolve_pipeline  # noqa: E402
 from posecog.graph.context import BuildContext, RunServices  # noqa: E402
+from posecog.graph.errors import LintError  # noqa: E402
 from posecog.graph.events import EventStream  # noqa: E402
-from posecog.graph.lint import lint_or_raise  # noqa: E402
+from posecog.graph.lint import lint_file  # noqa: E402
 from posecog.graph.runtime import Runtime  # noqa: E402
 from posecog.nodes.items import CsiFrame  # noqa: E402
 from posecog.nodes.model import load_model  # noqa: E402
@@ -130,7 +131,7 @@ def bench_replay(repeats: int) -> None:
         reg = default_registry()
 
         def once() -> float:
-            spec = lint_or_raise(
+            spec, problems = lint_file(
                 resolve_pipeline("replay"),
                 reg,
                 {
@@ -139,6 +140,8 @@ def bench_replay(repeats: int) -> None:
                     "min_confidence": 0,
                 },
             )
+            if problems:
+                raise LintError(problems)
             sink = io.StringIO()
             rt = Runtime(spec, reg, EventStream(sink), stats_interval=0)
             t0 = time.perf_counter()
