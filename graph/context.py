@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import reactivex
 from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from .aio import IoLoop
 from .errors import Drop, RuntimeFailure
@@ -22,6 +23,7 @@ __all__ = ["BuildContext", "RunServices"]
 
 T = TypeVar("T")
 U = TypeVar("U")
+V = TypeVar("V")
 
 #: Seconds between two WARN events for the same node and drop reason.
 WARN_INTERVAL = 1.0
@@ -175,3 +177,178 @@ class BuildContext:
     def map(self, fn: Callable[[T], U]) -> Callable[[Observable[T]], Observable[U]]:
         """``process`` for one-to-one nodes."""
         return self.process(lambda item: (fn(item),))
+
+    def _isolated(self, fn: Callable[[], V], count: int = 1) -> tuple[bool, V | None]:
+        """Run ``fn()``: ``(True, result)``, or ``(False, None)`` with the failure counted as
+        ``count`` drops (``Drop`` under its reason, anything else as ``error:<Type>``).
+        ``RuntimeFailure`` propagates: it ends the run."""
+        try:
+            return True, fn()
+        except Drop as d:
+            self.drop(d.reason, d.detail, count=count)
+        except RuntimeFailure:
+            raise
+        except Exception as exc:
+            self.drop(f"error:{type(exc).__name__}", str(exc), count=count)
+        return False, None
+
+    def sink(
+        self,
+        write: Callable[[T], None],
+        complete: Callable[[], None] | None = None,
+        close: Callable[[], None] | None = None,
+    ) -> Callable[[Observable[T]], Observable[Any]]:
+        """Operator of a sink: ``write(item)`` per item with ``process``'s isolation (a failing
+        item is dropped and counted; ``RuntimeFailure`` ends the run), its time as the node's
+        latency and the item's source-to-sink latency (its ``arrived``) recorded; on
+        completion ``complete()`` (flush), whose ``RuntimeFailure`` or ``OSError`` ends the
+        run; ``close()`` once on completion, error or dispose (release what it holds)."""
+
+        def operator(source: Observable[T]) -> Observable[Any]:
+            def subscribe(
+                observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+            ) -> abc.DisposableBase:
+                clock, latency = self.services.clock, self.metrics.latency
+                closed = [False]
+
+                def release() -> None:
+                    if close is not None and not closed[0]:
+                        closed[0] = True
+                        try:
+                            close()
+                        except Exception as exc:  # reported once, never a traceback
+                            self.drop(f"error:{type(exc).__name__}", f"on close: {exc}")
+
+                def fail(exc: Exception) -> None:
+                    release()
+                    observer.on_error(exc)
+
+                def on_next(item: T) -> None:
+                    t0 = clock()
+                    try:
+                        self._isolated(lambda: write(item))
+                    except RuntimeFailure as exc:
+                        fail(exc)
+                        return
+                    latency.add(clock() - t0)
+                    self.record_latency(getattr(item, "arrived", 0.0))
+
+                def on_completed() -> None:
+                    try:
+                        if complete is not None:
+                            complete()
+                    except (RuntimeFailure, OSError) as exc:
+                        what = (
+                            exc
+                            if isinstance(exc, RuntimeFailure)
+                            else RuntimeFailure(f"{self.node_id}: {exc}")
+                        )
+                        fail(what)
+                        return
+                    release()
+                    observer.on_completed()
+
+                sub = source.subscribe(on_next, fail, on_completed, scheduler=scheduler)
+
+                def dispose() -> None:
+                    sub.dispose()
+                    release()
+
+                return Disposable(dispose)
+
+            return reactivex.create(subscribe)
+
+        return operator
+
+    def batch(
+        self,
+        run: Callable[[list[T]], Iterable[U]],
+        max_size: int,
+        check: Callable[[T], None] | None = None,
+    ) -> Callable[[Observable[T]], Observable[U]]:
+        """Operator of a batching transform: items are collected (``check(item)`` first, with
+        ``process``'s isolation: raise ``Drop`` to reject one) and ``run(batch)`` gives the
+        outputs when ``max_size`` are waiting, when the pipeline goes idle (so a live stream
+        pays no wait and a fast replay runs at batch size) and on completion. If ``run`` fails
+        on a batch, its items are run one by one, so only the ones that fail on their own are
+        dropped. Each item's latency is its share of its batch's time."""
+        flushers: list[Callable[[], None]] = []
+
+        def flush_all() -> None:
+            for flush in list(flushers):
+                flush()
+
+        self.on_idle(flush_all)
+
+        def operator(source: Observable[T]) -> Observable[U]:
+            def subscribe(
+                observer: abc.ObserverBase[U], scheduler: abc.SchedulerBase | None = None
+            ) -> abc.DisposableBase:
+                pending: list[T] = []
+                clock, latency = self.services.clock, self.metrics.latency
+
+                def flush() -> None:
+                    if not pending:
+                        return
+                    batch = pending[:]
+                    pending.clear()
+                    t0 = clock()
+                    outs: list[U] = []
+                    try:
+                        try:
+                            outs = list(run(batch))
+                        except RuntimeFailure:
+                            raise
+                        except Exception:  # find the item(s) that fail on their own
+                            for item in batch:
+                                ok, one = self._isolated(lambda item=item: list(run([item])))
+                                if ok and one is not None:
+                                    outs.extend(one)
+                    except RuntimeFailure as exc:
+                        observer.on_error(exc)
+                        return
+                    share = (clock() - t0) / len(batch)
+                    for _ in batch:
+                        latency.add(share)
+                    for out in outs:
+                        observer.on_next(out)
+
+                def on_next(item: T) -> None:
+                    if check is not None:
+                        try:
+                            ok, _ = self._isolated(lambda: check(item))
+                        except RuntimeFailure as exc:
+                            observer.on_error(exc)
+                            return
+                        if not ok:
+                            return
+                    pending.append(item)
+                    if len(pending) >= max_size:
+                        flush()
+
+                def finish() -> None:
+                    flush()
+                    if flush in flushers:
+                        flushers.remove(flush)
+
+                def on_error(exc: Exception) -> None:
+                    finish()
+                    observer.on_error(exc)
+
+                def on_completed() -> None:
+                    finish()
+                    observer.on_completed()
+
+                flushers.append(flush)
+                sub = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+
+                def dispose() -> None:
+                    if flush in flushers:
+                        flushers.remove(flush)
+                    sub.dispose()
+
+                return Disposable(dispose)
+
+            return reactivex.create(subscribe)
+
+        return operator

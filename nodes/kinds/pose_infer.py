@@ -6,15 +6,14 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import reactivex
 from pydantic import Field
-from reactivex import Observable, abc
-from reactivex.disposable import Disposable
+from reactivex import Observable
 
 from posecog.graph.context import BuildContext
+from posecog.graph.errors import Drop
 from posecog.graph.node import NodeConfig
 
-from ..items import CsiWindow, FloatArray, Pose
+from ..items import CsiWindow, Pose
 from ..model import BackendName, PoseModel, load_model
 from ..registry import registry
 
@@ -49,89 +48,45 @@ class PoseInferConfig(NodeConfig):
     )
 
 
-class _Batcher:
-    """Pending windows of one subscription, and the flush that turns them into poses."""
+class _Windows:
+    """The check of one window and the batched run that turns windows into poses."""
 
-    def __init__(
-        self,
-        model: PoseModel,
-        config: PoseInferConfig,
-        ctx: BuildContext,
-        emit: Callable[[Pose], None],
-    ) -> None:
-        self.model, self.config, self.ctx, self.emit = model, config, ctx, emit
-        self.pending: list[CsiWindow] = []
+    def __init__(self, model: PoseModel, config: PoseInferConfig, ctx: BuildContext) -> None:
+        self.model, self.config, self.ctx = model, config, ctx
         self.shape = (model.window, model.n_subcarriers)
 
-    def add(self, window: CsiWindow) -> None:
-        try:
-            frames = window.frames
-            if not isinstance(frames, np.ndarray):
-                frames = np.asarray(frames)
-        except Exception as exc:  # isolation: a malformed item is dropped, never raised
-            self.ctx.drop(f"error:{type(exc).__name__}", str(exc))
-            return
+    def check(self, window: CsiWindow) -> None:
+        frames = window.frames
+        if not isinstance(frames, np.ndarray):
+            frames = np.asarray(frames)
         if frames.shape != self.shape:
             got = list(frames.shape)
-            self.ctx.drop("wrong_shape", f"window must be {list(self.shape)}; got {got}")
-            return
+            raise Drop("wrong_shape", f"window must be {list(self.shape)}; got {got}")
         if not math.isfinite(
             float(np.add.reduce(frames, axis=None))
         ):  # one reduction; NaN/inf survive the sum
-            self.ctx.drop("non_finite", "window holds NaN or inf amplitudes")
-            return
-        self.pending.append(window)
-        if len(self.pending) >= self.config.max_batch:
-            self.flush()
+            raise Drop("non_finite", "window holds NaN or inf amplitudes")
 
-    def _infer(self, batch: list[CsiWindow]) -> list[tuple[FloatArray, float] | None]:
-        """One batched call; if it fails, window by window so only the bad ones are dropped."""
-        try:
-            frames = (
-                batch[0].frames[None] if len(batch) == 1 else np.stack([w.frames for w in batch])
-            )
-            keypoints, conf = self.model.infer(frames)
-            keypoints.flags.writeable = False  # each pose keeps a view: nobody may change it
-            return [(keypoints[i], float(conf[i])) for i in range(len(batch))]
-        except Exception:  # isolation: find the window(s) that fail on their own
-            results: list[tuple[FloatArray, float] | None] = []
-            for w in batch:
-                try:
-                    kp, c = self.model.infer(w.frames[None])
-                    kp.flags.writeable = False
-                    results.append((kp[0], float(c[0])))
-                except Exception as exc:
-                    self.ctx.drop(f"error:{type(exc).__name__}", str(exc))
-                    results.append(None)
-            return results
-
-    def flush(self) -> None:
-        """Run the pending windows and emit their poses in input order (no-op when empty)."""
-        if not self.pending:
-            return
-        batch, self.pending = self.pending, []
-        t0 = self.ctx.now()
-        results = self._infer(batch)
-        share = (self.ctx.now() - t0) / len(batch)
+    def run(self, batch: list[CsiWindow]) -> list[Pose]:
+        """One batched call; the poses in input order."""
+        frames = batch[0].frames[None] if len(batch) == 1 else np.stack([w.frames for w in batch])
+        keypoints, conf = self.model.infer(frames)
+        keypoints.flags.writeable = False  # each pose keeps a view: nobody may change it
         backend = self.model.backend
-        for window, result in zip(batch, results, strict=True):
-            self.ctx.metrics.latency.add(share)
-            if result is None:
-                continue
-            keypoints, confidence = result
-            if not math.isfinite(
-                float(np.add.reduce(keypoints, axis=None))
-            ):  # 34 values in (0, 1) when finite
+        poses: list[Pose] = []
+        for i, window in enumerate(batch):
+            kp, confidence = keypoints[i], float(conf[i])
+            if not math.isfinite(float(np.add.reduce(kp, axis=None))):  # 34 values in (0, 1)
                 self.ctx.drop("non_finite_output", "the model gave non-finite keypoints")
                 continue
             if confidence < self.config.min_confidence:
                 self.ctx.drop("low_confidence", f"{confidence:.3f} < {self.config.min_confidence}")
                 continue
-            self.emit(
+            poses.append(
                 Pose(
                     ts=float(window.ts_end),
                     node_id=window.node_id,
-                    keypoints=keypoints,  # a read-only view of the batch's output
+                    keypoints=kp,  # a read-only view of the batch's output
                     confidence=confidence,
                     seq=window.seq,
                     ts_start=float(window.ts_start),
@@ -139,6 +94,7 @@ class _Batcher:
                     backend=backend,
                 )
             )
+        return poses
 
 
 @registry.transform(
@@ -177,43 +133,5 @@ def build(
     """
     model = load_model(ctx.resolve(config.model) if config.model else None, config.backend)
     ctx.emit("model.loaded", model.describe(), "warn" if model.is_stub else "info")
-    active: list[_Batcher] = []
-
-    def flush_all() -> None:
-        for batcher in list(active):
-            batcher.flush()
-
-    ctx.on_idle(flush_all)
-
-    def operator(source: Observable[CsiWindow]) -> Observable[Pose]:
-        def subscribe(
-            observer: abc.ObserverBase[Pose], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            batcher = _Batcher(model, config, ctx, observer.on_next)
-            active.append(batcher)
-
-            def finish() -> None:
-                batcher.flush()
-                if batcher in active:
-                    active.remove(batcher)
-
-            def on_error(exc: Exception) -> None:
-                finish()
-                observer.on_error(exc)
-
-            def on_completed() -> None:
-                finish()
-                observer.on_completed()
-
-            sub = source.subscribe(batcher.add, on_error, on_completed, scheduler=scheduler)
-
-            def dispose() -> None:
-                if batcher in active:
-                    active.remove(batcher)
-                sub.dispose()
-
-            return Disposable(dispose)
-
-        return reactivex.create(subscribe)
-
-    return operator
+    windows = _Windows(model, config, ctx)
+    return ctx.batch(windows.run, config.max_batch, check=windows.check)
