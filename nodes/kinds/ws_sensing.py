@@ -1,12 +1,12 @@
 """Source node ``ws_sensing``: the sensing-server's WebSocket push stream.
 
 Threading: network I/O runs on the run's I/O loop, with websockets' asyncio client; each
-``read`` awaits one frame and decodes it there, and the items go through the source's hop to the
-pipeline thread. The kernel owns the connection (``posecog.graph.connection``): a connection
-that cannot be opened, or that closes, is an outage, retried with backoff and jitter. Disposing
-cancels the task: a handshake in progress is abandoned at once (the socket is closed), an open
-connection is closed with a close handshake (code 1000, waiting at most 0.5 s for
-the server's answer, then the socket is closed regardless).
+``read`` awaits one frame and decodes it there, and the items go through the source's hop to
+the pipeline thread. The kernel owns the connection (``posecog.graph.connection``): a
+connection that cannot be opened, or that closes, is an outage, and the kernel reconnects with
+backoff and jitter. Disposing cancels the task: a handshake in progress is abandoned at once
+(its socket closed), an open connection is closed with a close handshake (code 1000, waiting at
+most 0.5 s for the server's answer, then the socket is closed regardless).
 """
 
 from __future__ import annotations

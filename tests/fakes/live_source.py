@@ -1,13 +1,18 @@
-"""Run one source node on a real I/O loop (``IoLoop``, its own thread), as the runtime does,
+"""Run one source node on a real I/O loop (``IoLoop``, on its own thread), as the runtime does,
 and record what it gives and reports, with wall-clock receipt times; tests wait on conditions
 (never bare sleeps), each wait bounded by a timeout."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
 
 from posecog.graph.aio import IoLoop
 from posecog.graph.context import BuildContext, RunServices
@@ -16,23 +21,36 @@ from posecog.graph.registry import Registry
 
 __all__ = ["LiveRun"]
 
+#: Longest wait, when the run ends, for the source's task to finish its close by itself
+#: before the loop is closed (the kernel's close timeout, and some slack).
+_SETTLE_S = 2.5
+
 
 class LiveRun:
-    """``with LiveRun(registry, "http_poll", config) as run: run.wait(lambda: run.frames)``."""
+    """``with LiveRun(registry, "http_poll", config) as run: run.wait(lambda: run.frames)``.
+
+    The node's ``BuildContext`` gets a ``RunServices`` with ``io``: an ``IoLoop`` of its own
+    (thread ``io:<kind>``), closed when the run ends. ``stop`` disposes the subscription only
+    (the loop stays, so ``idle`` and ``closed`` can look at what the dispose did);
+    ``dispose`` / ``__exit__`` dispose it, let its task finish (bounded), close the loop and
+    join its thread."""
 
     def __init__(self, registry: Registry, kind: str, config: dict[str, Any]) -> None:
         k = registry.get(kind)
-        self.io = IoLoop(f"io:{kind}")
+        self.io = IoLoop(f"io:{kind}", on_error=self._on_bug)
         self._cond = threading.Condition()
         self.items: list[tuple[float, Any]] = []  # (time.monotonic() at receipt, item)
         self.events: list[tuple[float, Event]] = []
         stream = EventStream()
         stream.listen(self._on_event)
         self.services = RunServices(events=stream, io=self.io)
-        self.ctx = BuildContext(kind, kind, self.services, self.io.scheduler)
+        self.scheduler = AsyncIOThreadSafeScheduler(self.io.loop)
+        self.ctx = BuildContext(kind, kind, self.services, self.scheduler)
         self.observable = k.build(k.config.model_validate(config), self.ctx)
-        self.error: Exception | None = None
+        #: What ended the stream (``on_error``), or a bug that escaped a task of the loop.
+        self.error: BaseException | None = None
         self._sub: Any = None
+        self._closed = False
 
     # -- recording --------------------------------------------------------------------------------
 
@@ -46,10 +64,13 @@ class LiveRun:
             self.items.append((time.monotonic(), item))
             self._cond.notify_all()
 
-    def _on_error(self, exc: Exception) -> None:
+    def _on_error(self, exc: BaseException) -> None:
         with self._cond:
             self.error = exc
             self._cond.notify_all()
+
+    def _on_bug(self, exc: BaseException) -> None:
+        self._on_error(exc)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -58,12 +79,18 @@ class LiveRun:
         return self
 
     def stop(self) -> None:
-        """Dispose the subscription: a task cancellation (the loop stays, for ``closed``)."""
+        """Dispose the subscription: a task cancellation (the loop stays, for ``idle``)."""
         if self._sub is not None:
             self._sub.dispose()
 
     def dispose(self) -> None:
+        """``stop``, let the source's task finish its close (at most ``_SETTLE_S``), then close
+        the I/O loop and join its thread. Idempotent."""
+        if self._closed:
+            return
         self.stop()
+        self.idle(_SETTLE_S)
+        self._closed = True
         self.io.close()
 
     def __enter__(self) -> LiveRun:
@@ -86,14 +113,39 @@ class LiveRun:
                 self._cond.wait(min(left, 0.05))  # gauges change without a notification
             return result
 
+    def idle(self, timeout: float = 1.0) -> bool:
+        """True when no task is left on the I/O loop within ``timeout``: the source's task (and
+        any its client library started) has ended, its connection closed: nothing waits on the
+        network. Always True once the loop is closed."""
+        if self._closed:
+            return True
+
+        async def others_done() -> bool:
+            me = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+            end = loop.time() + timeout
+            while others := [t for t in asyncio.all_tasks() if t is not me]:
+                left = end - loop.time()
+                if left <= 0:
+                    return False
+                await asyncio.wait(others, timeout=left)
+            return True
+
+        future = asyncio.run_coroutine_threadsafe(others_done(), self.io.loop)
+        try:
+            return future.result(timeout + 1.0)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            return False
+
     def closed(self, timeout: float = 1.0) -> bool:
-        """True when the kernel has closed the source's connection within ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while self.gauges.get("state") != "closed":
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
+        """True when the kernel has marked the source's connection ``closed`` (gauge ``state``)
+        within ``timeout``: its read loop has ended (the reader's ``close`` may still run;
+        ``idle`` waits for that too)."""
+        with contextlib.suppress(AssertionError):
+            self.wait(lambda: self.gauges.get("state") == "closed", timeout)
+            return True
+        return False
 
     def of_type(self, cls: type) -> list[Any]:
         with self._cond:

@@ -197,7 +197,7 @@ class FakeSensingServer:
         self.ws_clients = 0
         self._lock = threading.Lock()
         self._injected: deque[Canned] = deque()
-        self._ws_injected: deque[str] = deque()
+        self._ws_injected: deque[str | bytes] = deque()
         self._ws_next = 0
         self._conns: set[socket.socket] = set()
         self._httpd: _HttpServer | None = None
@@ -327,7 +327,8 @@ class FakeSensingServer:
                     canned = a
                 self._injected.append(canned)
 
-    def inject_ws(self, *frames: str) -> None:
+    def inject_ws(self, *frames: str | bytes) -> None:
+        """Send these frames next: text as text frames, bytes as binary frames."""
         with self._lock:
             self._ws_injected.extend(frames)
 

@@ -1,10 +1,12 @@
-"""ws_sensing against a real WebSocket server on loopback (the fake sensing-server), on the
-source's own thread (the reader blocks in ``recv``, so no virtual time here)."""
+"""ws_sensing against a real WebSocket server on loopback (the fake sensing-server), on a real
+I/O loop (``LiveRun``) in real time: the connection itself is the point, so no virtual time
+here. Every wait is bounded."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import numpy as np
@@ -18,7 +20,7 @@ from tests.fakes.live_source import LiveRun
 from tests.fakes.sensing_server import FakeSensingServer, updates_from_excerpt
 
 ROWS = [json.loads(t) for t in EXCERPT_B.read_text().splitlines()]
-FAST = {"backoff_min_s": 0.01, "backoff_max_s": 0.02}
+FAST = {"backoff_min_s": 0.01, "backoff_max_s": 0.02}  # default jitter: delays only shorter
 
 
 @pytest.fixture
@@ -32,6 +34,7 @@ def test_frames_vitals_and_presence_from_the_stream(registry, updates):
     fake = FakeSensingServer(updates, ws_repeat=2)
     with fake, LiveRun(registry, "ws_sensing", {"url": fake.ws_url}) as run:
         run.wait(lambda: run.gauges.get("messages") == expected_messages)
+        assert run.gauges["up"] is True and run.gauges["state"] == "up"
     frames = run.of_type(CsiFrame)
     assert [(f.node_id, f.ts) for f in frames] == [(1, r["timestamp"]) for r in ROWS]
     for f, r in zip(frames, ROWS, strict=True):
@@ -47,27 +50,37 @@ def test_frames_vitals_and_presence_from_the_stream(registry, updates):
     assert levels <= {"present_still", "present_moving"} and levels
     assert run.drops == {"no_amplitude": 3, "wasm_event": n // 15}
     assert not [ev for ev in run.named("item.dropped") if ev.level == "warn"]
+    (up,) = run.named("source.up")  # on connecting: no outage before it
+    assert up.fields["url"] == fake.ws_url and "down_s" not in up.fields
+    assert run.gauges["connects"] == 1 and run.gauges["outages"] == 0
     assert not run.named("source.down") and run.error is None
 
 
-def test_unknown_and_broken_frames_are_counted_and_warned(registry, updates):
+def test_unknown_binary_and_broken_frames_are_counted_and_warned(registry, updates):
     fake = FakeSensingServer(updates[:10], ws_repeat=1, edge_vitals_every=0, wasm_every=0)
     fake.inject_ws(
         '{"type": "pose_update", "persons": []}',
+        b"\x00\x01\x02",
         "definitely not json",
         json.dumps({**updates[0], "tick": "one"}),
         json.dumps({**updates[0], "tick": 0, "nodes": [{"node_id": 1, "amplitude": [1.0]}]}),
     )
     with fake, LiveRun(registry, "ws_sensing", {"url": fake.ws_url}) as run:
         run.wait(lambda: len(run.of_type(CsiFrame)) == 10)
-    assert run.drops == {"unknown_type": 1, "bad_json": 1, "bad_type": 1, "bad_length": 1}
+    assert run.drops == {
+        "unknown_type": 1,
+        "binary_frame": 1,
+        "bad_json": 1,
+        "bad_type": 1,
+        "bad_length": 1,
+    }
+    assert run.gauges["messages"] == 15  # every frame is a message, skipped or not
     warned = {ev.fields["reason"] for ev in run.named("item.dropped")}
     assert warned == set(run.drops)
-    assert "pose_update" in next(
-        ev.fields["detail"]
-        for ev in run.named("item.dropped")
-        if ev.fields["reason"] == "unknown_type"
-    )
+    details = {ev.fields["reason"]: ev.fields["detail"] for ev in run.named("item.dropped")}
+    assert "pose_update" in details["unknown_type"]
+    assert details["binary_frame"].endswith("a binary frame of 3 bytes")
+    assert not run.named("source.down") and run.error is None
 
 
 def test_server_down_at_start_then_frames_once_it_starts(registry, updates):
@@ -75,57 +88,79 @@ def test_server_down_at_start_then_frames_once_it_starts(registry, updates):
     fake.stop()  # the port is known, nothing listens on it
     with LiveRun(registry, "ws_sensing", {"url": fake.ws_url, **FAST}) as run:
         run.wait(lambda: run.named("source.down"))
-        assert "ConnectionRefusedError" in run.named("source.down")[0].fields["reason"]
+        (down,) = run.named("source.down")
+        assert down.level == "warn" and "ConnectionRefusedError" in down.fields["reason"]
+        assert 0 < down.fields["retry_in_s"] <= FAST["backoff_min_s"]
+        assert run.gauges["up"] is False and not run.named("source.up")
         with fake:
             run.wait(lambda: len(run.of_type(CsiFrame)) == 5)
-            run.wait(lambda: run.named("source.up"))
-            assert len(run.named("source.down")) == 1
+            (up,) = run.wait(lambda: run.named("source.up"))
+            assert up.fields["down_s"] > 0 and up.fields["retries"] >= 1
+            assert len(run.named("source.down")) == 1  # once per outage, however many retries
+            assert run.gauges["outages"] == 1 and run.gauges["connects"] == 1
+            run.stop()  # before the fake stops: its leaving would be an outage
 
 
 def test_killed_and_restarted_mid_run_reconnects_within_the_backoff(registry, updates):
     fake = FakeSensingServer(updates, loop=True, ws_interval_s=0.002)
     with fake, LiveRun(registry, "ws_sensing", {"url": fake.ws_url, **FAST}) as run:
         run.wait(lambda: len(run.of_type(CsiFrame)) >= 5)
-        fake.stop()
+        fake.stop()  # closes the connection (1001), then nothing listens
         run.wait(lambda: run.named("source.down"))
         fake.start()
         back = time.monotonic()
         first = run.wait(
             lambda: next((t for t, x in run.items if t > back and isinstance(x, CsiFrame)), None)
         )
-        run.wait(lambda: run.named("source.up"))
-    assert first - back < FAST["backoff_max_s"] + 0.1  # + handshake and scheduling slack
-    assert "connection closed" in run.named("source.down")[0].fields["reason"]
-    assert len(run.named("source.down")) == 1 and run.named("source.up")[-1].fields["down_s"] > 0
-    assert run.gauges["connects"] == 2
+        run.wait(lambda: len(run.named("source.up")) == 2)
+    # jitter only shortens the delays: backoff_max_s bounds the wait; + handshake, scheduling
+    assert first - back < FAST["backoff_max_s"] + 0.1
+    (down,) = run.named("source.down")
+    assert "connection closed" in down.fields["reason"] and "1001" in down.fields["reason"]
+    first_up, up = run.named("source.up")
+    assert "down_s" not in first_up.fields and up.fields["down_s"] > 0
+    assert run.gauges["connects"] == 2 and run.gauges["outages"] == 1
+    assert fake.ws_close_codes[0] == 1001  # the client answered the server's close
     ticks = [f.seq for f in run.of_type(CsiFrame)]
     assert ticks == sorted(set(ticks)) and run.error is None
 
 
-def test_dispose_closes_the_connection_with_a_close_handshake(registry, updates):
+def test_dispose_closes_with_a_close_handshake_promptly_and_leaves_no_thread(registry, updates):
     fake = FakeSensingServer(updates[:3], edge_vitals_every=0, wasm_every=0)
-    with fake, LiveRun(registry, "ws_sensing", {"url": fake.ws_url}) as run:
-        run.wait(lambda: len(run.of_type(CsiFrame)) == 3)  # now waiting in recv: no more
-        run.wait(lambda: fake.ws_clients == 1)
-        t0 = time.monotonic()
-        run.stop()  # a task cancellation
-        assert run.closed(1.0)
-        assert time.monotonic() - t0 < 1.0
-        run.wait(lambda: fake.ws_clients == 0)  # the server saw the connection end
-        assert fake.ws_close_codes == [1000]  # cleanly: a close frame, normal closure
-    assert not run.named("source.down")
+    with fake:
+        before = set(threading.enumerate())
+        with LiveRun(registry, "ws_sensing", {"url": fake.ws_url}) as run:
+            run.wait(lambda: len(run.of_type(CsiFrame)) == 3)  # now waiting in recv: no more
+            run.wait(lambda: fake.ws_clients == 1)
+            assert not run.idle(0.1)  # the read task waits for the next frame
+            t0 = time.monotonic()
+            run.stop()  # a task cancellation
+            assert run.idle(1.0)  # the task has ended: the connection is closed
+            assert time.monotonic() - t0 < 1.0
+            run.wait(lambda: fake.ws_clients == 0)  # the server saw the connection end
+            assert fake.ws_close_codes in ([1000], [1001])  # with a close frame: cleanly
+            assert run.gauges["state"] == "closed" and run.gauges["up"] is False
+        # the I/O loop's thread is joined, the fake's thread of the connection has ended
+        run.wait(lambda: set(threading.enumerate()) <= before, timeout=2.0)
+    assert not run.named("source.down") and run.error is None
 
 
 def test_dispose_cuts_a_hanging_handshake(registry):
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
         url = f"ws://127.0.0.1:{silent.getsockname()[1]}/ws/sensing"
         with LiveRun(registry, "ws_sensing", {"url": url, "open_timeout_s": 30}) as run:
-            conn, _ = silent.accept()  # in the handshake
-            t0 = time.monotonic()
-            run.stop()
-            assert run.closed(1.0) and time.monotonic() - t0 < 1.0
-            conn.close()
-    assert not run.named("source.down")
+            silent.settimeout(2.0)
+            conn, _ = silent.accept()
+            with conn:
+                conn.settimeout(2.0)
+                assert conn.recv(65536).startswith(b"GET /ws/sensing")  # in the handshake
+                assert not run.idle(0.1)
+                t0 = time.monotonic()
+                run.stop()
+                assert run.idle(1.0)
+                assert conn.recv(65536) == b""  # EOF: the client closed its socket
+                assert time.monotonic() - t0 < 1.0
+    assert not run.named("source.down") and not run.named("source.up")
 
 
 def test_config_rejects_other_schemes_and_backoff_order():
