@@ -153,7 +153,8 @@ class IoLoop:
         async def shutdown() -> None:
             tasks = [t for t in self._tasks if not t.done()]
             for task in tasks:
-                task.cancel()
+                if not task.cancelling():  # one already cancelled is closing: let it finish
+                    task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=timeout)
             await loop.shutdown_asyncgens()

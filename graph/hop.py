@@ -25,14 +25,18 @@ import reactivex
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
-from .node import HopPolicy
+from .node import HopPolicy, NodeKind
+from .spec import NodeSpec
 
-__all__ = ["DirectHop", "Hop", "PipelineLoop"]
+__all__ = ["LIVE_HOP_CAPACITY", "Hop", "PipelineLoop", "source_hop"]
 
 T = TypeVar("T")
 
 #: Items handed over per hop in one drain pass before the loop looks at the other hops.
 BURST = 256
+#: Capacity of a ``latest`` hop unless the node or the pipeline says otherwise: about two
+#: 20-frame windows of frames, so a graph that falls behind works on fresh data.
+LIVE_HOP_CAPACITY = 40
 
 
 class _Consumer(Generic[T]):
@@ -161,6 +165,18 @@ class Hop(_Consumer[T]):
         return False
 
 
+def source_hop(
+    kind: NodeKind, node: NodeSpec, loop: PipelineLoop, drop: Callable[[str, int], None]
+) -> Hop[Any]:
+    """The hop of a source node: the pipeline's ``hop:`` override, else the kind's policy with
+    its capacity (``latest``: at most ``LIVE_HOP_CAPACITY``); overflow counted by ``drop``."""
+    cfg = node.hop or {}
+    policy = cfg.get("policy", kind.hop)
+    default = min(LIVE_HOP_CAPACITY, kind.hop_capacity) if policy == "latest" else kind.hop_capacity
+    capacity = int(cfg.get("capacity", default))
+    return Hop(policy, capacity, loop, on_overflow=lambda n: drop("overflow", n))
+
+
 class PipelineLoop:
     """Runs every hop's deliveries, and idle callbacks, on one scheduler's thread.
 
@@ -205,25 +221,3 @@ class PipelineLoop:
         else:
             for callback in self._idle:
                 callback()
-
-
-class DirectHop(_Consumer[T]):
-    """The harness's hop: delivers synchronously on the producer's (virtual-time) thread and
-    runs the idle callbacks after every item."""
-
-    def __init__(self, idle: list[Callable[[], None]]) -> None:
-        self._idle = idle
-
-    def put(self, item: T) -> None:
-        if self._observer is not None:
-            self._observer.on_next(item)
-            for callback in self._idle:
-                callback()
-
-    def complete(self) -> None:
-        if self._observer is not None:
-            self._observer.on_completed()
-
-    def error(self, exc: Exception) -> None:
-        if self._observer is not None:
-            self._observer.on_error(exc)

@@ -35,21 +35,18 @@ from .build import BuiltGraph, build_graph
 from .context import BuildContext, RunServices
 from .errors import ConfigError, RuntimeFailure
 from .events import EventStream
-from .hop import Hop, PipelineLoop
+from .hop import Hop, PipelineLoop, source_hop
 from .node import NodeKind
 from .pipeline_thread import PipelineThread
 from .registry import Registry
 from .spec import NodeSpec, PipelineSpec
 
-__all__ = ["LIVE_HOP_CAPACITY", "Runtime"]
+__all__ = ["Runtime"]
 
 #: Longest wait for in-flight items to drain after a stop request before giving up (s).
 DRAIN_TIMEOUT = 10.0
 #: Longest wait for one thread of the run to end when the run closes (s).
 JOIN_TIMEOUT = 5.0
-#: Capacity of a ``latest`` hop unless the node or the pipeline says otherwise: about two
-#: 20-frame windows of frames, so a graph that falls behind works on fresh data.
-LIVE_HOP_CAPACITY = 40
 
 
 class Runtime:
@@ -111,13 +108,7 @@ class Runtime:
         return sched
 
     def _make_hop(self, kind: NodeKind, node: NodeSpec, ctx: BuildContext) -> Hop[Any]:
-        cfg = node.hop or {}
-        policy = cfg.get("policy", kind.hop)
-        default = LIVE_HOP_CAPACITY if policy == "latest" else kind.hop_capacity
-        capacity = int(cfg.get("capacity", min(default, kind.hop_capacity)))
-        hop: Hop[Any] = Hop(
-            policy, capacity, self.loop, on_overflow=lambda n: ctx.drop("overflow", count=n)
-        )
+        hop = source_hop(kind, node, self.loop, lambda why, n: ctx.drop(why, count=n))
         self.hops[node.id] = hop
         return hop
 

@@ -35,7 +35,7 @@ from .build import build_graph
 from .context import BuildContext, RunServices
 from .errors import LintError
 from .events import Event, EventStream
-from .hop import DirectHop
+from .hop import Hop, PipelineLoop, source_hop
 from .lint import lint_file
 from .metrics import RunMetrics
 from .node import NodeKind, Role
@@ -150,6 +150,11 @@ def _close_virtual(services: RunServices) -> None:
         services.io.close()
 
 
+#: One recorded notification: ``(virtual time, "on_next" | "on_completed" | "on_error", value)``
+#: (the item, None, or the exception; for a pipeline, completion and errors name the sink).
+Message = tuple[float, str, Any]
+
+
 @dataclass
 class NodeRun:
     items: list[Timed]
@@ -157,6 +162,8 @@ class NodeRun:
     metrics: RunMetrics
     completed: bool = False
     error: Exception | None = None
+    #: Every notification the node gave, in order, completion and errors included.
+    messages: list[Message] = field(default_factory=list)
 
     @property
     def values(self) -> list[Any]:
@@ -190,13 +197,19 @@ def run_node(
         source = feed(sched, _timed(items), idle=services.idle_callbacks)
         observable = built(source)
 
+    def on_next(x: Any) -> None:
+        run.items.append((sched.clock, x))
+        run.messages.append((sched.clock, "on_next", x))
+
     def on_error(exc: Exception) -> None:
         run.error = exc
+        run.messages.append((sched.clock, "on_error", exc))
 
     def on_completed() -> None:
         run.completed = True
+        run.messages.append((sched.clock, "on_completed", None))
 
-    sub = observable.subscribe(lambda x: run.items.append((sched.clock, x)), on_error, on_completed)
+    sub = observable.subscribe(on_next, on_error, on_completed)
     _run_virtual(sched, services, until)
     sub.dispose()
     _close_virtual(services)
@@ -210,6 +223,9 @@ class PipelineRun:
     metrics: RunMetrics
     sinks_completed: set[str] = field(default_factory=set)
     errors: dict[str, Exception] = field(default_factory=dict)
+    #: Completion and errors of the sinks, in order: ``(t, "on_completed", sink id)``,
+    #: ``(t, "on_error", (sink id, exception))``.
+    messages: list[Message] = field(default_factory=list)
 
     def events_named(self, name: str) -> list[Event]:
         return [e for e in self.events if e.event == name]
@@ -228,19 +244,19 @@ def run_pipeline_test(
     start: float = 0.0,
 ) -> PipelineRun:
     """Lint and build a pipeline file (or ``text``), replace the sources named in ``feeds`` by
-    timed items, tap nodes, and run everything on one virtual-time scheduler."""
+    timed items, tap nodes, and run everything on one virtual-time scheduler. Sources reach the
+    graph through the real hops (their policies and capacities, as under the runtime): items
+    given at one virtual instant are one burst, which a ``latest`` hop may thin out."""
     reg = registry
     spec, problems = lint_file(source, reg, overrides, text=text)
     if problems:
         raise LintError(problems)
     sched, services, events = _virtual_run(start, base_dir)
-    replace = {
-        nid: feed(sched, _timed(items), idle=services.idle_callbacks)
-        for nid, items in (feeds or {}).items()
-    }
+    replace = {nid: feed(sched, _timed(items)) for nid, items in (feeds or {}).items()}
+    loop = PipelineLoop(sched, services.idle_callbacks, on_thread=lambda: True)
 
-    def make_hop(_kind: NodeKind, _node: NodeSpec, _ctx: BuildContext) -> DirectHop[Any]:
-        return DirectHop(services.idle_callbacks if _node.id not in replace else [])
+    def make_hop(kind: NodeKind, node: NodeSpec, ctx: BuildContext) -> Hop[Any]:
+        return source_hop(kind, node, loop, lambda why, n: ctx.drop(why, count=n))
 
     graph = build_graph(spec, reg, services, sched, lambda _nid: sched, make_hop, replace)
     run = PipelineRun({t: [] for t in taps}, events, services.metrics)
@@ -253,9 +269,11 @@ def run_pipeline_test(
 
     def done(sid: str) -> None:
         run.sinks_completed.add(sid)
+        run.messages.append((sched.clock, "on_completed", sid))
 
     def failed(sid: str, exc: Exception) -> None:
         run.errors[sid] = exc
+        run.messages.append((sched.clock, "on_error", (sid, exc)))
 
     graph.start(done, failed)
     _run_virtual(sched, services, until)

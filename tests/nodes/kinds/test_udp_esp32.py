@@ -442,9 +442,11 @@ def test_a_stalled_graph_keeps_the_newest_frames_with_their_true_receive_times()
     text = SOURCE_ONLY.replace("PORT", "0").replace("SELECTION", "lltf56")
     live = Live(text.replace("    hop: {policy: block}\n", ""))  # the live default: latest
     stalled = threading.Event()
+    stall_at: list[float] = []
 
     def stall(frame: CsiFrame) -> None:
         if frame.seq == 0:
+            stall_at.append(time.time())
             stalled.set()
             time.sleep(1.0)  # the pipeline thread is busy; the I/O loop is not
 
@@ -458,9 +460,8 @@ def test_a_stalled_graph_keeps_the_newest_frames_with_their_true_receive_times()
             t0 = time.monotonic()
             seq = 1
             while time.monotonic() - t0 < 1.2:  # through the stall and a little after
-                due = t0 + seq / 500
-                while time.monotonic() < due:
-                    pass
+                # paced by sleeping: a busy wait here would hold the GIL from the I/O loop
+                time.sleep(max(0.0, t0 + seq / 500 - time.monotonic()))
                 sender.send(csi_datagram(1, seq, bytes(128)))
                 sent_at[seq] = time.time()
                 seq += 1
@@ -471,7 +472,10 @@ def test_a_stalled_graph_keeps_the_newest_frames_with_their_true_receive_times()
     seqs = [f.seq for f in got]
     assert seqs == sorted(seqs) and seqs[-1] == last
     lost = (last + 1) - len(got)
-    assert lost > 300 and live.drops["overflow"] == lost, (lost, live.drops)  # counted
+    # all but the hop's 40 of what came during the stall were dropped, and counted
+    during = sum(stall_at[0] < t < stall_at[0] + 1.0 for t in sent_at.values())
+    assert during > 200 and lost >= during - 40 - 5, (during, lost)
+    assert live.drops["overflow"] == lost
     # the oldest were dropped: the stall's first frame out came after dropped ones, and the
     # stream ends with the newest, none missing (on a busy machine the graph may fall behind
     # again later, so not every drop need be from the stall)
