@@ -22,7 +22,7 @@ from .context import BuildContext, RunServices
 from .errors import ConfigError
 from .lint import topological_order
 from .metrics import NodeMetrics
-from .node import NodeKind, Role
+from .node import NodeKind, Port, Role
 from .registry import Registry
 from .spec import NodeSpec, PipelineSpec
 
@@ -135,6 +135,22 @@ def _instance_of(types: tuple[type, ...]) -> Callable[[Any], bool]:
     return check
 
 
+def _port_input(
+    graph: BuiltGraph, port: Port, upstream: list[str], count_in: Callable[[Any], None]
+) -> Observable[Any]:
+    """What ``port`` receives: its upstreams' outputs merged, each keeping only the item types
+    the port takes (typed routing), counted as the node's items in. A kind with named ports
+    gets one of these per port (a mapping port name -> observable), any other one."""
+    edges = []
+    for i in upstream:
+        edge = graph.outputs[i]
+        if not port.accepts_all(graph.kinds[i].gives):
+            edge = edge.pipe(ops.filter(_instance_of(port.takes)))
+        edges.append(edge)
+    merged = edges[0] if len(edges) == 1 else reactivex.merge(*edges)  # none: completes
+    return merged.pipe(ops.do_action(count_in))
+
+
 def build_graph(
     spec: PipelineSpec,
     registry: Registry,
@@ -170,15 +186,17 @@ def build_graph(
             graph.sources.append(SourceRun(nid, observable, ctx, hop))
             out: Observable[Any] = hop.observable
         else:
-            upstream = []
-            for i in node.inputs:
-                edge = graph.outputs[i]
-                if not kind.accepts_all(graph.kinds[i].gives):  # typed routing
-                    edge = edge.pipe(ops.filter(_instance_of(kind.takes)))
-                upstream.append(edge)
-            merged = upstream[0] if len(upstream) == 1 else reactivex.merge(*upstream)
             operator = kind.build(config, ctx)
-            out = operator(merged.pipe(ops.do_action(count_in)))
+            if kind.named_inputs:
+                ports = node.ports or {}
+                out = operator(
+                    {
+                        p.name: _port_input(graph, p, ports.get(p.name, []), count_in)
+                        for p in kind.ports
+                    }
+                )
+            else:
+                out = operator(_port_input(graph, kind.ports[0], node.inputs, count_in))
         if kind.role is Role.SINK:
             graph.sinks.append(nid)
         counted = None if kind.role is Role.SINK else metrics

@@ -1,10 +1,12 @@
 """The linter: every problem of a pipeline at once, each located in its file.
 
-Checks: the file loads (YAML, shape, parameters, substitutions, overrides); every node's kind
-exists ("did you mean"); its config validates against the kind's config class (unknown, missing
-and bad keys); inputs name existing nodes; sources have no inputs, transforms and sinks have at
-least one; there is no cycle; every edge carries an item type the receiving node takes; the
-pipeline has a sink; hop overrides are well-formed and only on sources.
+Checks: the file loads (YAML, the shape of ``pipeline_file.PipelineFile``, parameters,
+substitutions, overrides); every node's kind exists ("did you mean"); its config validates
+against the kind's config class (unknown, missing and bad keys); inputs name existing nodes;
+sources have no inputs, transforms and sinks have at least one; a kind with named ports gets a
+mapping naming each of its ports (unknown ports "did you mean"), a kind with one input gets ids;
+there is no cycle; every edge carries an item type its port takes; the pipeline has a sink; hop
+overrides are only on sources.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pydantic import ValidationError
 
 from .errors import LintError, Problem
 from .loader import load_with_problems
-from .node import NodeConfig, NodeKind, Role
+from .node import NodeConfig, NodeKind, Port, Role
 from .registry import Registry, did_you_mean
-from .spec import NodeSpec, PipelineSpec
+from .spec import Edge, NodeSpec, PipelineSpec
 
 __all__ = ["check", "lint_file", "topological_order", "validate_config"]
 
@@ -86,6 +88,67 @@ def topological_order(spec: PipelineSpec) -> tuple[list[str], list[str]]:
     return order, cyclic
 
 
+def _ports_hint(kind: NodeKind) -> str:
+    """`` (inputs: {left: <id>, right: <id>})`` for a kind with named ports."""
+    if not kind.named_inputs:
+        return ""
+    return " (inputs: {" + ", ".join(f"{p.name}: <id>" for p in kind.ports) + "})"
+
+
+def _port_problems(n: NodeSpec, kind: NodeKind) -> list[tuple[tuple[str | int, ...], str]]:
+    """The form of ``n``'s inputs against ``kind``'s ports: a mapping for named ports (each
+    named, none unknown), ids for one input."""
+    at = (*n.path, "inputs")
+    names = [p.name for p in kind.ports]
+    if not kind.named_inputs:
+        if n.ports is None:
+            return []
+        return [
+            (
+                at,
+                f"inputs must be an id or a list of ids ({kind.name} has one input);"
+                f" got a mapping of ports {sorted(n.ports)}",
+            )
+        ]
+    if n.ports is None:
+        return [
+            (
+                at,
+                f"inputs must map each port of {kind.name} to an id{_ports_hint(kind)};"
+                f" got a list {n.inputs}",
+            )
+        ]
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for port, ids in n.ports.items():
+        if port not in names:
+            out.append(
+                (
+                    (*at, port, "<key>"),
+                    f"inputs.{port} must be a port of {kind.name} ({', '.join(names)});"
+                    f" got an unknown port{did_you_mean(port, names)}",
+                )
+            )
+        elif not ids:
+            out.append(((*at, port), f"inputs.{port} must name at least one node; got none"))
+    for p in kind.ports:
+        if p.name not in n.ports:
+            out.append(
+                (
+                    at,
+                    f"inputs.{p.name} must name the node feeding port '{p.name}'"
+                    f" ({_type_names(p.takes)}); got nothing",
+                )
+            )
+    return out
+
+
+def _port_of(edge: Edge, kind: NodeKind) -> Port | None:
+    """The port an edge feeds (None when the inputs' form is wrong, reported elsewhere)."""
+    if kind.named_inputs != (edge.port is not None):
+        return None
+    return kind.ports[0] if edge.port is None else kind.port(edge.port)
+
+
 def check(spec: PipelineSpec, registry: Registry) -> list[Problem]:
     """Every structural problem of a loaded spec (the loader reports its own)."""
     problems: list[Problem] = []
@@ -121,32 +184,27 @@ def check(spec: PipelineSpec, registry: Registry) -> list[Problem]:
             add(path, n, msg)
         if kind.role is Role.SOURCE and n.inputs:
             add((*n.path, "inputs"), n, f"a source takes no inputs; got {n.inputs}")
-        if kind.role is not Role.SOURCE and not n.inputs:
-            add(n.path, n, f"a {kind.role.value} needs at least one input; got none")
-        if n.hop is not None:
-            if kind.role is not Role.SOURCE:
-                add(
-                    (*n.path, "hop"),
-                    n,
-                    f"hop applies to sources only; got it on a {kind.role.value}",
-                )
-            policy = n.hop.get("policy", kind.hop)
-            cap = n.hop.get("capacity", kind.hop_capacity)
-            if policy not in ("latest", "block") or set(n.hop) - {"policy", "capacity"}:
-                add(
-                    (*n.path, "hop"),
-                    n,
-                    f"hop must be {{policy: latest|block, capacity: N}}; got {n.hop}",
-                )
-            if not isinstance(cap, int) or cap < 1:
-                add((*n.path, "hop", "capacity"), n, f"hop.capacity must be >= 1; got {cap!r}")
+        if kind.role is Role.SOURCE or spec.refused_in((*n.path, "inputs")):
+            pass  # a source's inputs are reported above, refused ones by the loader
+        elif not n.inputs:
+            add(
+                n.path,
+                n,
+                f"a {kind.role.value} needs at least one input; got none{_ports_hint(kind)}",
+            )
+        else:
+            for path, message in _port_problems(n, kind):
+                add(path, n, message)
+        if n.hop is not None and kind.role is not Role.SOURCE:
+            add((*n.path, "hop"), n, f"hop applies to sources only; got it on a {kind.role.value}")
     for n in spec.nodes:
-        for i, src in enumerate(n.inputs):
+        for edge in n.edges():
+            src = edge.source
             if src not in by_id:
                 add(
-                    (*n.path, "inputs", i),
+                    edge.path,
                     n,
-                    f"inputs[{i}] must name a node of this pipeline; got '{src}'"
+                    f"{edge.label} must name a node of this pipeline; got '{src}'"
                     f"{did_you_mean(src, by_id)}",
                 )
                 continue
@@ -157,17 +215,18 @@ def check(spec: PipelineSpec, registry: Registry) -> list[Problem]:
                 continue
             if up.role is Role.SINK:
                 add(
-                    (*n.path, "inputs", i),
+                    edge.path,
                     n,
-                    f"inputs[{i}] '{src}' is a sink and gives no items; got it as an input",
+                    f"{edge.label} '{src}' is a sink and gives no items; got it as an input",
                 )
-            elif not down.accepts_any(up.gives):
-                takes = " | ".join(t.__name__ for t in down.takes)
+                continue
+            port = _port_of(edge, down)
+            if port is not None and not port.accepts_any(up.gives):
                 add(
-                    (*n.path, "inputs", i),
+                    edge.path,
                     n,
-                    f"inputs[{i}] must give {takes}; got '{src}' ({up.name}) giving "
-                    f"{_type_names(up.gives)}",
+                    f"{edge.label} must give {_type_names(port.takes)}; got '{src}' ({up.name})"
+                    f" giving {_type_names(up.gives)}",
                 )
     _, cyclic = topological_order(spec)
     if cyclic:

@@ -1,6 +1,6 @@
 """Load a pipeline YAML file into a ``PipelineSpec``: no I/O beyond reading the file itself.
 
-File shape::
+File shape (declared once, in ``pipeline_file.py``; its models check it)::
 
     name: replay                       # required
     description: what it is for
@@ -11,6 +11,7 @@ File shape::
       - id: replay                     # unique
         type: jsonl_replay             # a registered node kind
         inputs: [other]                # ids; a plain string is one input
+        # inputs: {left: a, right: [b, c]}   # a kind with named ports: port -> id(s)
         hop: {policy: latest, capacity: 256}   # sources only, optional
         config: {path: "${recording}"}
 
@@ -32,15 +33,13 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, LintError, Problem
+from .pipeline_file import shape_problems
 from .registry import did_you_mean
 from .spec import Mark, NodeSpec, ParamSpec, Path_, PipelineSpec
 
 __all__ = ["load_pipeline", "load_with_problems", "parse_overrides"]
 
 _REF = re.compile(r"\$\{([^}]*)\}")
-_TOP_KEYS = ("name", "description", "parameters", "nodes")
-_NODE_KEYS = ("id", "type", "inputs", "config", "hop")
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -82,6 +81,22 @@ class _Loader:
         self.env = env
         self.problems: list[Problem] = []
         self.marks: dict[Path_, Mark] = {}
+        #: Paths of the values the file's shape refuses (the spec leaves them out).
+        self.refused: list[Path_] = []
+
+    def usable(self, path: Path_) -> bool:
+        """True when the value at ``path`` (and everything in it) has the right shape."""
+        return not any(bad[: len(path)] == path for bad in self.refused)
+
+    def salvage(self, value: Any, path: Path_) -> Any:
+        """``value`` without the entries of a mapping the shape check refused; None when it was
+        refused itself (a list goes whole: dropping an item would shift the locations)."""
+        if self.usable(path):
+            return value
+        if isinstance(value, dict) and path not in self.refused:
+            out = {k: self.salvage(v, (*path, k)) for k, v in value.items()}
+            return {k: v for k, v in out.items() if v is not None}
+        return None
 
     def problem(self, path: Path_, where: str, message: str) -> None:
         p = tuple(path)
@@ -153,19 +168,18 @@ def load_with_problems(
         return spec, ld.problems
     doc = _to_python(root, (), ld.marks) if root is not None else None
     spec.marks = ld.marks
+    spec.refused = ld.refused
     if not isinstance(doc, dict):
         ld.problem((), "", f"a pipeline must be a mapping; got {type(doc).__name__}")
         return spec, ld.problems
-    for key in doc:
-        if key not in _TOP_KEYS:
-            ld.problem(
-                (key, "<key>"), "", f"unknown top-level key '{key}'{did_you_mean(key, _TOP_KEYS)}"
-            )
-    name = doc.get("name")
-    if not isinstance(name, str) or not name:
-        ld.problem(("name",), "name", f"must be a non-empty string; got {name!r}")
-    spec.name = str(name or Path(file).stem)
-    spec.description = str(doc.get("description") or "")
+    for path, where, message in shape_problems(doc):
+        ld.problem(path, where, message)
+        if path[-1] != "<key>":  # an unknown key spoils nothing else
+            ld.refused.append(path)
+    name = doc.get("name") if ld.usable(("name",)) else None
+    spec.name = name if isinstance(name, str) and name else Path(file).stem
+    description = doc.get("description") if ld.usable(("description",)) else None
+    spec.description = description if isinstance(description, str) else ""
     builtins = {"pipeline_dir": str(Path(file).resolve().parent)}
     values = _parameters(ld, doc.get("parameters"), spec)
     # Defaults may use the built-ins and the environment, not other parameters.
@@ -180,28 +194,19 @@ def load_with_problems(
 
 def _parameters(ld: _Loader, raw: Any, spec: PipelineSpec) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    if raw is None:
-        return values
-    if not isinstance(raw, dict):
-        ld.problem(("parameters",), "parameters", f"must be a mapping; got {type(raw).__name__}")
-        return values
+    if not isinstance(raw, dict) or not ld.usable(("parameters",)):
+        return values  # None (no parameters) or a shape problem already reported
     for pname, pdef in raw.items():
-        if isinstance(pdef, dict) and "default" in pdef:
-            extra = set(pdef) - {"default", "description"}
-            if extra:
-                ld.problem(
-                    ("parameters", pname),
-                    f"parameters.{pname}",
-                    f"takes only default and description; got {sorted(extra)}",
-                )
-            p = ParamSpec(pname, pdef["default"], str(pdef.get("description") or ""))
-        elif isinstance(pdef, dict):
-            ld.problem(
-                ("parameters", pname), f"parameters.{pname}", "must have a default; got none"
-            )
-            continue
-        else:
+        path: Path_ = ("parameters", pname)
+        if isinstance(pdef, dict):
+            if "default" not in pdef:
+                continue
+            described = ld.usable((*path, "description"))
+            p = ParamSpec(pname, pdef["default"], pdef.get("description", "") if described else "")
+        elif ld.usable(path):
             p = ParamSpec(pname, pdef)
+        else:
+            continue
         spec.parameters[pname] = p
         values[pname] = p.default
     return values
@@ -234,52 +239,37 @@ def _nodes(
     node_overrides: dict[str, dict[str, Any]],
     spec: PipelineSpec,
 ) -> None:
-    if not isinstance(raw, list) or not raw:
-        ld.problem(("nodes",), "nodes", f"must be a non-empty list of nodes; got {raw!r}")
-        return
     seen: set[str] = set()
-    for i, entry in enumerate(raw):
+    for i, entry in enumerate(raw if isinstance(raw, list) else []):
         path: Path_ = ("nodes", i)
         if not isinstance(entry, dict):
-            ld.problem(path, f"nodes[{i}]", f"must be a mapping; got {type(entry).__name__}")
-            continue
-        nid = entry.get("id")
-        where = f"nodes[{i}] '{nid}'" if nid else f"nodes[{i}]"
-        for key in entry:
-            if key not in _NODE_KEYS:
-                ld.problem(
-                    (*path, key, "<key>"),
-                    where,
-                    f"unknown key '{key}'{did_you_mean(key, _NODE_KEYS)}"
-                    " (node options go under config:)",
-                )
-        if not isinstance(nid, str) or not _ID.match(nid):
-            ld.problem((*path, "id"), where, f"id must be a name like 'window_1'; got {nid!r}")
-            nid = f"#{i}"
-        elif nid in seen:
+            continue  # reported by the shape check
+
+        def field(key: str, default: Any, entry: dict[str, Any] = entry, path: Path_ = path) -> Any:
+            """The entry's ``key`` as written, or ``default`` when absent or misshapen."""
+            value = ld.salvage(entry.get(key), (*path, key))
+            return default if value is None else value
+
+        nid = field("id", f"#{i}")
+        where = f"nodes[{i}] '{nid}'"
+        if nid in seen:
             ld.problem((*path, "id"), where, f"ids must be unique; got '{nid}' twice")
         seen.add(nid)
-        kind = entry.get("type")
-        if not isinstance(kind, str):
-            ld.problem((*path, "type"), where, f"type must be a node kind; got {kind!r}")
-            kind = ""
-        inputs = entry.get("inputs", [])
-        if isinstance(inputs, str):
+        inputs = field("inputs", [])
+        ports = None
+        if isinstance(inputs, dict):
+            ports = {
+                port: [ids] if isinstance(ids, str) else list(ids) for port, ids in inputs.items()
+            }
+            inputs = [src for ids in ports.values() for src in ids]
+        elif isinstance(inputs, str):
             inputs = [inputs]
-        if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
-            ld.problem((*path, "inputs"), where, f"inputs must be a list of ids; got {inputs!r}")
-            inputs = []
-        config = entry.get("config") or {}
-        if not isinstance(config, dict):
-            ld.problem((*path, "config"), where, f"config must be a mapping; got {config!r}")
-            config = {}
-        config = ld.substitute(config, (*path, "config"), values, where)
+        config = ld.substitute(field("config", {}), (*path, "config"), values, where)
         config.update(node_overrides.pop(nid, {}))
-        hop = entry.get("hop")
-        if hop is not None and not isinstance(hop, dict):
-            ld.problem((*path, "hop"), where, f"hop must be a mapping; got {hop!r}")
-            hop = None
-        spec.nodes.append(NodeSpec(nid, kind, list(inputs), config, i, hop))
+        hop = field("hop", None)
+        if hop is not None:
+            hop = {k: v for k, v in hop.items() if v is not None}
+        spec.nodes.append(NodeSpec(nid, field("type", ""), list(inputs), config, i, hop, ports))
     for nid in node_overrides:
         ld.problem(
             (),

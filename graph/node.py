@@ -18,6 +18,13 @@ Builders by role:
 * ``sink``: ``build(config, ctx) -> Callable[[Observable[In]], Observable[Any]]``; whatever the
   sink's observable emits is ignored; a sink flushes on completion and on dispose.
 
+Named input ports: a transform or sink declared with ``inputs={"left": A, "right": (B, C)}``
+instead of ``takes=`` gets a ``Mapping[str, Observable]`` (port name -> the items of that port,
+its upstreams merged) instead of one observable, and the pipeline file names its upstreams
+per port (``inputs: {left: a, right: [b, c]}``). A join labels its inputs this way instead of
+telling a merged stream apart by item type. A kind declared with ``takes=`` has one port,
+called ``"in"`` (``SINGLE_PORT``), and its pipeline entries give a plain id or list of ids.
+
 Builders run when the graph is built (after lint), never at import, load or lint time.
 """
 
@@ -34,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from .context import BuildContext
 
-__all__ = ["AnyItem", "HopPolicy", "NodeConfig", "NodeKind", "Role"]
+__all__ = ["SINGLE_PORT", "AnyItem", "HopPolicy", "NodeConfig", "NodeKind", "Port", "Role"]
 
 
 class Role(enum.StrEnum):
@@ -58,13 +65,47 @@ HopPolicy = Literal["latest", "block"]
 Builder = Callable[[Any, "BuildContext"], Any]
 
 
+#: The name of the one port of a kind declared with ``takes=`` (never written in a file).
+SINGLE_PORT = "in"
+
+
+def _accepts(takes: tuple[type, ...], item_type: type) -> bool:
+    if AnyItem in takes or item_type is AnyItem:
+        return True
+    return any(issubclass(item_type, t) for t in takes)
+
+
+@dataclass(frozen=True)
+class Port:
+    """One input of a node kind: its name and the item types it takes.
+
+    Typed routing: an edge into a port is valid when the upstream gives at least one type the
+    port takes, and the port delivers only those types (a source giving two item types can feed
+    two nodes that take one each).
+    """
+
+    name: str
+    takes: tuple[type, ...]
+
+    def accepts(self, item_type: type) -> bool:
+        """True when an item of ``item_type`` may flow into this port."""
+        return _accepts(self.takes, item_type)
+
+    def accepts_any(self, item_types: tuple[type, ...]) -> bool:
+        """True when at least one of ``item_types`` may flow into this port."""
+        return any(self.accepts(t) for t in item_types)
+
+    def accepts_all(self, item_types: tuple[type, ...]) -> bool:
+        return all(self.accepts(t) for t in item_types)
+
+
 @dataclass(frozen=True)
 class NodeKind:
     """A registered node kind. ``takes`` is empty for sources, ``gives`` is empty for sinks.
 
-    Typed routing: an edge is valid when the upstream gives at least one type the node takes;
-    a node receives from each input only the items of the types it takes (a source giving
-    frames and vitals can feed a window node and a vitals sink alike).
+    ``inputs`` holds the named ports of a kind declared with them (empty otherwise); ``takes``
+    is then every type its ports take (what the docs show). ``ports`` is the kind's inputs
+    either way: its named ports, or the one ``SINGLE_PORT`` taking ``takes``.
     """
 
     name: str
@@ -79,17 +120,32 @@ class NodeKind:
     hop_capacity: int = 1024
     #: YAML snippets (a single node mapping each) shown in the docs and linted by the tests.
     examples: tuple[str, ...] = field(default=())
+    #: Named input ports, in declaration order; empty for a kind with one unnamed input.
+    inputs: tuple[Port, ...] = ()
 
     @property
     def doc(self) -> str:
         """The user documentation of the kind: the builder's docstring."""
         return inspect.cleandoc(self.build.__doc__ or "")
 
+    @property
+    def named_inputs(self) -> bool:
+        """True when the kind's inputs are named ports (a mapping in the file and the builder)."""
+        return bool(self.inputs)
+
+    @property
+    def ports(self) -> tuple[Port, ...]:
+        """The kind's input ports: none for a source."""
+        if self.inputs:
+            return self.inputs
+        return () if self.role is Role.SOURCE else (Port(SINGLE_PORT, self.takes),)
+
+    def port(self, name: str) -> Port | None:
+        return next((p for p in self.ports if p.name == name), None)
+
     def accepts(self, item_type: type) -> bool:
-        """True when an item of ``item_type`` may flow into this node."""
-        if AnyItem in self.takes or item_type is AnyItem:
-            return True
-        return any(issubclass(item_type, t) for t in self.takes)
+        """True when an item of ``item_type`` may flow into this node (into any of its ports)."""
+        return _accepts(self.takes, item_type)
 
     def accepts_any(self, item_types: tuple[type, ...]) -> bool:
         """True when at least one of ``item_types`` may flow into this node."""

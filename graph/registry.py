@@ -5,15 +5,19 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from .errors import ConfigError
-from .node import HopPolicy, NodeConfig, NodeKind, Role
+from .node import HopPolicy, NodeConfig, NodeKind, Port, Role
 
 __all__ = ["Registry", "did_you_mean"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+Types = type | tuple[type, ...]
+
+_PORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -70,27 +74,30 @@ class Registry:
         name: str,
         role: Role,
         config: type[NodeConfig],
-        takes: type | tuple[type, ...] = (),
-        gives: type | tuple[type, ...] = (),
+        takes: Types = (),
+        gives: Types = (),
         hop: HopPolicy = "latest",
         hop_capacity: int = 1024,
         examples: tuple[str, ...] = (),
+        inputs: Mapping[str, Types] | None = None,
     ) -> Callable[[F], F]:
         def register(build: F) -> F:
-            self.add(
-                NodeKind(
-                    name=name,
-                    role=role,
-                    config=config,
-                    build=build,
-                    takes=takes if isinstance(takes, tuple) else (takes,),
-                    gives=gives if isinstance(gives, tuple) else (gives,),
-                    module=build.__module__,
-                    hop=hop,
-                    hop_capacity=hop_capacity,
-                    examples=examples,
-                )
+            where = f"node kind '{name}' ({build.__module__})"
+            ports = _ports(where, role, _types(takes), inputs)
+            kind = NodeKind(
+                name=name,
+                role=role,
+                config=config,
+                build=build,
+                takes=_types(takes) or tuple(dict.fromkeys(t for p in ports for t in p.takes)),
+                gives=_types(gives),
+                module=build.__module__,
+                hop=hop,
+                hop_capacity=hop_capacity,
+                examples=examples,
+                inputs=ports,
             )
+            self.add(kind)
             return build
 
         return register
@@ -100,7 +107,7 @@ class Registry:
         name: str,
         *,
         config: type[NodeConfig],
-        gives: type | tuple[type, ...],
+        gives: Types,
         hop: HopPolicy = "latest",
         hop_capacity: int = 1024,
         examples: tuple[str, ...] = (),
@@ -113,26 +120,61 @@ class Registry:
         name: str,
         *,
         config: type[NodeConfig],
-        takes: type | tuple[type, ...],
-        gives: type | tuple[type, ...],
+        takes: Types = (),
+        inputs: Mapping[str, Types] | None = None,
+        gives: Types,
         examples: tuple[str, ...] = (),
     ) -> Callable[[F], F]:
-        """Decorator registering a transform builder ``(config, ctx) -> operator``."""
-        return self._decorator(name, Role.TRANSFORM, config, takes, gives, examples=examples)
+        """Decorator registering a transform builder ``(config, ctx) -> operator``.
+
+        Give ``takes`` (one input: the operator takes an ``Observable``) or ``inputs`` (named
+        ports, port name -> item types: the operator takes a ``Mapping[str, Observable]``).
+        """
+        return self._decorator(
+            name, Role.TRANSFORM, config, takes, gives, examples=examples, inputs=inputs
+        )
 
     def sink(
         self,
         name: str,
         *,
         config: type[NodeConfig],
-        takes: type | tuple[type, ...],
+        takes: Types = (),
+        inputs: Mapping[str, Types] | None = None,
         examples: tuple[str, ...] = (),
     ) -> Callable[[F], F]:
-        """Decorator registering a sink builder ``(config, ctx) -> operator``."""
-        return self._decorator(name, Role.SINK, config, takes, (), examples=examples)
+        """Decorator registering a sink builder ``(config, ctx) -> operator``; ``takes`` or
+        ``inputs`` as for ``transform``."""
+        return self._decorator(name, Role.SINK, config, takes, (), examples=examples, inputs=inputs)
 
     def load_package(self, package: str) -> None:
         """Import every module of ``package`` so their decorators register on this registry."""
         mod = importlib.import_module(package)
         for info in pkgutil.walk_packages(mod.__path__, prefix=f"{package}."):
             importlib.import_module(info.name)
+
+
+def _types(value: Types) -> tuple[type, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _ports(
+    where: str, role: Role, takes: tuple[type, ...], inputs: Mapping[str, Types] | None
+) -> tuple[Port, ...]:
+    """The named ports of a kind (empty for one unnamed input), checked."""
+    if role is Role.SOURCE:
+        return ()
+    if inputs is not None and takes:
+        raise ConfigError(f"{where}: give takes= (one input) or inputs= (named ports); got both")
+    if inputs is None:
+        if not takes:
+            raise ConfigError(f"{where}: give takes= or inputs=; got neither")
+        return ()
+    if not inputs:
+        raise ConfigError(f"{where}: inputs= must name at least one port; got none")
+    for port, port_types in inputs.items():
+        if not _PORT_NAME.match(port):
+            raise ConfigError(f"{where}: port names must be identifiers; got {port!r}")
+        if not _types(port_types):
+            raise ConfigError(f"{where}: port '{port}' must take at least one item type")
+    return tuple(Port(port, _types(t)) for port, t in inputs.items())

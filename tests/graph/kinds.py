@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import reactivex
@@ -115,6 +115,22 @@ def make_registry() -> Registry:
         """Append items to COLLECTED[name]."""
         bucket = COLLECTED.setdefault(config.name, [])
         return lambda source: source.pipe(ops.do_action(bucket.append))
+
+    @reg.transform("label", config=NodeConfig, inputs={"left": Num, "right": Num}, gives=Text)
+    def label(
+        _config: NodeConfig, _ctx: BuildContext
+    ) -> Callable[[Mapping[str, Observable[Num]]], Observable[Text]]:
+        """Two ports of the same type, told apart by name: each number as ``port:value``."""
+
+        def operator(ports: Mapping[str, Observable[Num]]) -> Observable[Text]:
+            return reactivex.merge(
+                *(
+                    stream.pipe(ops.map(lambda x, port=port: Text(f"{port}:{x}")))
+                    for port, stream in ports.items()
+                )
+            )
+
+        return operator
 
     @reg.sink("text_only", config=NodeConfig, takes=Text)
     def text_only(

@@ -91,9 +91,42 @@ def test_structure_problems(tmp_path: Path) -> None:
     _, problems = lint_file(tmp_path / "p.yaml", make_registry(), text=text)
     text_ = "\n".join(p.message for p in problems)
     assert "unknown top-level key 'nam'; did you mean 'name'?" in text_
-    assert "must be a non-empty string" in text_
-    assert "unknown key 'cfg'; did you mean 'config'?" in text_
-    assert "hop must be {policy: latest|block, capacity: N}" in text_
+    assert "name is required (a non-empty string: the pipeline's name); got nothing" in text_
+    assert "unknown key 'cfg'; did you mean 'config'? (node options go under config:)" in text_
+    assert "hop.policy must be 'latest' (keep the newest items" in text_
+
+
+def test_shape_problems_located_and_phrased(tmp_path: Path) -> None:
+    text = """\
+name: ''
+parameters:
+  a: {defalt: 1}
+nodes:
+  - 5
+  - {id: 1x, type: 7, inputs: 5, config: 3}
+  - {id: s, type: count, hop: {capacity: 0, polcy: block}}
+  - {id: t, type: scale, inputs: {in: 4}}
+  - {id: c, type: collect, inputs: [s], config: {name: c}}
+"""
+    _, problems = lint_file(tmp_path / "p.yaml", make_registry(), text=text)
+    got = [f"{p.line}:{p.col}: {p.where}: {p.message}" for p in problems]
+    assert got == [
+        "1:7: : name must be a non-empty string: the pipeline's name; got ''",
+        "3:6: parameters.a: default is required (the parameter's value unless --set or the"
+        " runtime config gives another); got nothing",
+        "3:7: parameters.a: unknown key 'defalt'; did you mean 'default'?",
+        "5:5: nodes[0]: must be a mapping; got int",
+        "6:10: nodes[1] '1x': id must be a name like 'window_1', unique in the file; got '1x'",
+        "6:20: nodes[1] '1x': type must be a registered node kind; got 7",
+        "6:31: nodes[1] '1x': inputs must be the id of the node feeding this one, a list of ids"
+        " (merged), or a mapping of input port -> id or ids (for a kind with named ports); got 5",
+        "6:42: nodes[1] '1x': config must be a mapping of the kind's options; got 3",
+        "7:42: nodes[2] 's': hop.capacity must be an integer >= 1: how many items the hop holds;"
+        " got 0",
+        "7:45: nodes[2] 's': unknown key 'hop.polcy'; did you mean 'policy'?",
+        # a refused value is reported once: no "needs at least one input" after it
+        "8:39: nodes[3] 't': inputs.in must be an id or a list of ids; got 4",
+    ]
 
 
 def test_clean_pipeline(tmp_path: Path) -> None:
@@ -138,3 +171,79 @@ def test_validator_messages_say_got_once() -> None:
     assert [m for _, m in errors] == ["config.label: must be letters only; got 'a1'"]
     _, errors = validate_config(reg.get("checked"), {"low": 3, "high": 2})
     assert [m for _, m in errors] == ["config: low must be <= high; got 3 > 2"]
+
+
+PORTS = """\
+name: ports
+nodes:
+  - {id: a, type: count}
+  - {id: b, type: count}
+  - {id: words, type: describe, inputs: [a]}
+  - id: both
+    type: label
+    inputs: {left: a, right: [b, a]}
+  - {id: out, type: collect, inputs: [both], config: {name: out}}
+"""
+
+
+def _ports_problems(tmp_path: Path, text: str) -> list[str]:
+    _, problems = lint_file(tmp_path / "p.yaml", make_registry(), text=text)
+    return [f"{p.line}:{p.col}: {p.where}: {p.message}" for p in problems]
+
+
+def test_named_inputs_lint_clean(tmp_path: Path) -> None:
+    assert _ports_problems(tmp_path, PORTS) == []
+
+
+def test_unknown_port_did_you_mean_at_the_key(tmp_path: Path) -> None:
+    text = PORTS.replace("right: [b, a]", "rigt: b")
+    assert _ports_problems(tmp_path, text) == [
+        "8:13: nodes[3] 'both' (label): inputs.right must name the node feeding port 'right'"
+        " (Num); got nothing",
+        "8:23: nodes[3] 'both' (label): inputs.rigt must be a port of label (left, right);"
+        " got an unknown port; did you mean 'right'?",
+    ]
+
+
+def test_missing_port_and_no_inputs(tmp_path: Path) -> None:
+    text = PORTS.replace("inputs: {left: a, right: [b, a]}", "inputs: {right: b}")
+    assert _ports_problems(tmp_path, text) == [
+        "8:13: nodes[3] 'both' (label): inputs.left must name the node feeding port 'left'"
+        " (Num); got nothing"
+    ]
+    text = PORTS.replace("    inputs: {left: a, right: [b, a]}\n", "")
+    assert _ports_problems(tmp_path, text) == [
+        "6:5: nodes[3] 'both' (label): a transform needs at least one input; got none"
+        " (inputs: {left: <id>, right: <id>})"
+    ]
+
+
+def test_list_to_named_ports_and_mapping_to_one_input(tmp_path: Path) -> None:
+    text = PORTS.replace("inputs: {left: a, right: [b, a]}", "inputs: [a, b]").replace(
+        "type: describe, inputs: [a]", "type: describe, inputs: {in: a}"
+    )
+    assert _ports_problems(tmp_path, text) == [
+        "5:41: nodes[2] 'words' (describe): inputs must be an id or a list of ids (describe"
+        " has one input); got a mapping of ports ['in']",
+        "8:13: nodes[3] 'both' (label): inputs must map each port of label to an id"
+        " (inputs: {left: <id>, right: <id>}); got a list ['a', 'b']",
+    ]
+
+
+def test_each_port_typed_and_its_ids_checked(tmp_path: Path) -> None:
+    text = PORTS.replace("right: [b, a]", "right: [words, ghost]")
+    assert _ports_problems(tmp_path, text) == [
+        "8:31: nodes[3] 'both' (label): inputs.right[0] must give Num; got 'words' (describe)"
+        " giving Text",
+        "8:38: nodes[3] 'both' (label): inputs.right[1] must name a node of this pipeline;"
+        " got 'ghost'",
+    ]
+
+
+def test_cycle_through_a_port(tmp_path: Path) -> None:
+    text = PORTS.replace("{id: a, type: count}", "{id: a, type: scale, inputs: [back]}")
+    text += "  - {id: back, type: scale, inputs: [nums]}\n  - {id: nums, type: count}\n"
+    text = text.replace("inputs: [nums]}", "inputs: [nums, loop]}")
+    text += "  - {id: loop, type: describe, inputs: [both]}\n"
+    problems = _ports_problems(tmp_path, text)
+    assert any("the graph must have no cycle; got one through" in p for p in problems), problems

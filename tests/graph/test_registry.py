@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from posecog.graph.errors import ConfigError
 from posecog.graph.node import NodeKind, Role
 from posecog.graph.registry import Registry
 
-from .kinds import CountConfig, make_registry
+from .kinds import CountConfig, Num, make_registry
 
 
 def test_clone_is_independent() -> None:
@@ -38,3 +41,27 @@ def test_unknown_kind_did_you_mean() -> None:
 
 def test_empty_registry_is_empty() -> None:
     assert len(Registry()) == 0
+
+
+def test_named_ports_declared_and_checked() -> None:
+    label = make_registry().get("label")
+    assert label.named_inputs
+    assert [(p.name, p.takes) for p in label.ports] == [("left", (Num,)), ("right", (Num,))]
+    assert label.takes == (Num,)  # every type its ports take, for the docs
+    scale = make_registry().get("scale")
+    assert not scale.named_inputs and [p.name for p in scale.ports] == ["in"]
+
+    reg = Registry()
+
+    def build(_c: Any, _x: Any) -> Any:
+        return None
+
+    with pytest.raises(
+        ConfigError, match=re.escape("give takes= (one input) or inputs= (named ports); got both")
+    ):
+        reg.transform("both", config=CountConfig, takes=Num, inputs={"a": Num}, gives=Num)(build)
+    with pytest.raises(ConfigError, match="give takes= or inputs=; got neither"):
+        reg.sink("neither", config=CountConfig)(build)
+    with pytest.raises(ConfigError, match="port names must be identifiers; got 'a-b'"):
+        reg.sink("dash", config=CountConfig, inputs={"a-b": Num})(build)
+    assert len(reg) == 0

@@ -10,6 +10,7 @@ import yaml
 
 from posecog.cog.pipelines import shipped_pipelines
 from posecog.graph.lint import lint_file, validate_config
+from posecog.graph.pipeline_file import NodeEntry
 from posecog.graph.registry import Registry
 from posecog.nodes.registry import default_registry
 from tests.conftest import REPO
@@ -41,7 +42,7 @@ def test_every_node_kind_documented_with_a_valid_example(registry: Registry) -> 
         for example in kind.examples:
             node = yaml.safe_load(example)
             assert node["type"] == kind.name
-            assert set(node) <= {"id", "type", "inputs", "config", "hop"}
+            NodeEntry.model_validate(node)  # a well-formed entry of nodes:
             _, errors = validate_config(kind, node.get("config") or {})
             assert errors == [], (kind.name, errors)
 
