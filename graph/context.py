@@ -301,7 +301,11 @@ class BuildContext:
                             raise
                         except Exception:  # find the item(s) that fail on their own
                             for item in batch:
-                                ok, one = self._isolated(lambda item=item: list(run([item])))
+
+                                def alone(item: T = item) -> list[U]:
+                                    return list(run([item]))
+
+                                ok, one = self._isolated(alone)
                                 if ok and one is not None:
                                     outs.extend(one)
                     except RuntimeFailure as exc:
