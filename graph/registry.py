@@ -1,4 +1,15 @@
-"""The node registry: an object, so tests can clone it or start from an empty one."""
+"""The node registry: an object, so tests can clone it or start from an empty one.
+
+A kind's item types are declared once, at registration (``takes=`` / ``inputs=`` and
+``gives=``): the linter and the builder need them as values. Where the builder's annotations
+name item types too (``-> Callable[[Observable[A]], Observable[B]]`` for a transform,
+``-> Observable[B]`` for a source), registration checks that they name the same types
+(a union names each of its members) and refuses the kind otherwise, so the two cannot drift.
+``Any``, ``object``, type variables, a ``Mapping`` of ports and annotations that cannot be
+resolved when the kind registers are not checked. Deriving the types from the annotations
+instead was the other option; it was not taken because sinks take ``Observable[Any]`` on
+purpose and annotations are optional, so the declaration would still be needed half the time.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +17,12 @@ import difflib
 import importlib
 import pkgutil
 import re
+import types
+import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
+
+from reactivex import Observable
 
 from .errors import ConfigError
 from .node import HopPolicy, NodeConfig, NodeKind, Port, Role
@@ -97,6 +112,7 @@ class Registry:
                 examples=examples,
                 inputs=ports,
             )
+            _check_annotations(where, kind)
             self.add(kind)
             return build
 
@@ -178,3 +194,49 @@ def _ports(
         if not _types(port_types):
             raise ConfigError(f"{where}: port '{port}' must take at least one item type")
     return tuple(Port(port, _types(t)) for port, t in inputs.items())
+
+
+def _named(tp: Any) -> tuple[type, ...] | None:
+    """The item types an annotation names, or None when it names none to check."""
+    if isinstance(tp, typing.TypeVar) or tp is Any or tp is object:
+        return None
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        members = [_named(a) for a in get_args(tp)]
+        if any(m is None for m in members):
+            return None
+        return tuple(t for m in members if m for t in m)
+    return (tp,) if isinstance(tp, type) else None
+
+
+def _observed(tp: Any) -> tuple[type, ...] | None:
+    """The item types of ``Observable[X]``, or None when ``tp`` is not one with types to check."""
+    if get_origin(tp) is Observable and get_args(tp):
+        return _named(get_args(tp)[0])
+    return None
+
+
+def _check_annotations(where: str, kind: NodeKind) -> None:
+    """Refuse a kind whose builder's annotations name other item types than it declares."""
+    try:
+        returned = typing.get_type_hints(kind.build).get("return")
+    except Exception:  # an annotation that cannot be resolved is not checked
+        return
+    found: list[tuple[str, tuple[type, ...], tuple[type, ...] | None]] = []
+    if kind.role is Role.SOURCE:
+        found.append(("gives", kind.gives, _observed(returned)))
+    elif get_origin(returned) is Callable:
+        params, result = get_args(returned)
+        if kind.role is Role.TRANSFORM:
+            found.append(("gives", kind.gives, _observed(result)))
+        if not kind.named_inputs and isinstance(params, list) and len(params) == 1:
+            found.append(("takes", kind.takes, _observed(params[0])))
+    for what, declared, annotated in found:
+        if annotated is not None and set(annotated) != set(declared):
+            raise ConfigError(
+                f"{where}: {what}= and the builder's annotation must name the same item types;"
+                f" got {what}={_names(declared)} and the annotation {_names(annotated)}"
+            )
+
+
+def _names(item_types: tuple[type, ...]) -> str:
+    return " | ".join(t.__name__ for t in item_types) or "nothing"

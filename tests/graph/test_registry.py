@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from reactivex import Observable
 
 from posecog.graph.errors import ConfigError
 from posecog.graph.node import NodeKind, Role
 from posecog.graph.registry import Registry
 
-from .kinds import CountConfig, Num, make_registry
+from .kinds import CountConfig, Num, Text, make_registry
 
 
 def test_clone_is_independent() -> None:
@@ -65,3 +67,58 @@ def test_named_ports_declared_and_checked() -> None:
     with pytest.raises(ConfigError, match="port names must be identifiers; got 'a-b'"):
         reg.sink("dash", config=CountConfig, inputs={"a-b": Num})(build)
     assert len(reg) == 0
+
+
+class _Local:
+    """An item type other than the one the annotation below names."""
+
+
+def test_annotations_must_agree_with_takes_and_gives() -> None:
+    # (the annotations name module globals: registration resolves them in the module)
+    reg = Registry()
+
+    def wrong(_c: CountConfig, _x: Any) -> Callable[[Observable[Num]], Observable[Num]]:
+        """Says Num out."""
+        raise AssertionError
+
+    with pytest.raises(ConfigError) as exc:
+        reg.transform("wrong", config=CountConfig, takes=Num, gives=Text)(wrong)
+    assert str(exc.value) == (
+        f"node kind 'wrong' ({__name__}): gives= and the builder's annotation must name the"
+        " same item types; got gives=Text and the annotation Num"
+    )
+
+    def source(_c: CountConfig, _x: Any) -> Observable[Num | Text]:
+        """A union names each member."""
+        raise AssertionError
+
+    with pytest.raises(ConfigError, match=re.escape("got gives=Num and the annotation Num | Text")):
+        reg.source("src", config=CountConfig, gives=Num)(source)
+    reg.source("src", config=CountConfig, gives=(Text, Num))(source)
+
+    def takes_wrong(_c: CountConfig, _x: Any) -> Callable[[Observable[Text]], Observable[Any]]:
+        """Says Text in."""
+        raise AssertionError
+
+    with pytest.raises(ConfigError, match="takes= and the builder's annotation"):
+        reg.sink("sink", config=CountConfig, takes=Num)(takes_wrong)
+
+    def anything(_c: CountConfig, _x: Any) -> Callable[[Observable[Any]], Observable[Any]]:
+        """Any is not checked."""
+        raise AssertionError
+
+    reg.sink("any", config=CountConfig, takes=Num)(anything)
+    assert "any" in reg
+
+
+def test_unresolvable_annotations_are_not_checked() -> None:
+    class Hidden:
+        pass
+
+    def build(_c: CountConfig, _x: Any) -> Observable[Hidden]:
+        """Hidden is local: the annotation cannot be resolved at registration."""
+        raise AssertionError
+
+    reg = Registry()
+    reg.source("hidden", config=CountConfig, gives=_Local)(build)
+    assert "hidden" in reg
