@@ -9,12 +9,17 @@ name item types too (``-> Callable[[Observable[A]], Observable[B]]`` for a trans
 resolved when the kind registers are not checked. Deriving the types from the annotations
 instead was the other option; it was not taken because sinks take ``Observable[Any]`` on
 purpose and annotations are optional, so the declaration would still be needed half the time.
+
+Third-party node kinds come from the entry-point group ``posecog.nodes``
+(``load_entry_points``): each entry point names a module (its decorators register on import)
+or a callable taking the registry.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import pkgutil
 import re
 import types
@@ -27,10 +32,13 @@ from reactivex import Observable
 from .errors import ConfigError
 from .node import HopPolicy, NodeConfig, NodeKind, Port, Role
 
-__all__ = ["Registry", "did_you_mean"]
+__all__ = ["ENTRY_POINT_GROUP", "Registry", "did_you_mean"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 Types = type | tuple[type, ...]
+
+#: The entry-point group third-party node kinds are published under.
+ENTRY_POINT_GROUP = "posecog.nodes"
 
 _PORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -168,6 +176,36 @@ class Registry:
         mod = importlib.import_module(package)
         for info in pkgutil.walk_packages(mod.__path__, prefix=f"{package}."):
             importlib.import_module(info.name)
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Register the node kinds of every installed plugin of entry-point ``group``.
+
+        An entry point names a module (``my_nodes.kinds``: importing it runs its decorators,
+        which register on whatever registry the module uses, normally the default one) or a
+        callable (``my_nodes:register``) called with this registry. A plugin that fails to
+        load or register raises ``ConfigError`` naming the entry point and its distribution.
+        """
+        for ep in importlib.metadata.entry_points(group=group):
+            dist = f" from {ep.dist.name}" if ep.dist is not None else ""
+            where = f"node plugin '{ep.name}' = '{ep.value}' (entry point group {group}{dist})"
+            try:
+                target = ep.load()
+                if isinstance(target, types.ModuleType):
+                    continue
+                if not callable(target):
+                    raise ConfigError(
+                        f"{where}: must name a module or a callable taking the registry;"
+                        f" got {type(target).__name__}"
+                    )
+                target(self)
+            except ConfigError as exc:
+                if str(exc).startswith(where):
+                    raise
+                raise ConfigError(f"{where}: {exc}") from exc
+            except Exception as exc:
+                raise ConfigError(
+                    f"{where}: cannot be loaded: {type(exc).__name__}: {exc}"
+                ) from exc
 
 
 def _types(value: Types) -> tuple[type, ...]:

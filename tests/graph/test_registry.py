@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +11,7 @@ from reactivex import Observable
 
 from posecog.graph.errors import ConfigError
 from posecog.graph.node import NodeKind, Role
-from posecog.graph.registry import Registry
+from posecog.graph.registry import ENTRY_POINT_GROUP, Registry
 
 from .kinds import CountConfig, Num, Text, make_registry
 
@@ -122,3 +124,86 @@ def test_unresolvable_annotations_are_not_checked() -> None:
     reg = Registry()
     reg.source("hidden", config=CountConfig, gives=_Local)(build)
     assert "hidden" in reg
+
+
+def _fake_distribution(tmp_path: Path, entry_points: str, modules: dict[str, str]) -> None:
+    """An installed distribution ``fake-nodes`` (a dist-info folder on sys.path)."""
+    info = tmp_path / "fake_nodes-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-nodes\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{entry_points}")
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(source)
+
+
+PLUGIN = '''\
+from posecog.graph.node import NodeConfig
+
+
+def register(registry):
+    @registry.sink("plugged", config=NodeConfig, takes=int)
+    def build(config, ctx):
+        """A third-party sink."""
+        return lambda source: source
+'''
+
+
+def test_entry_points_register_third_party_kinds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_distribution(
+        tmp_path,
+        "plugged = fake_plugin:register\nmodule = fake_plugin_module\n",
+        {"fake_plugin": PLUGIN, "fake_plugin_module": "IMPORTED = True\n"},
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = make_registry()
+    reg.load_entry_points()
+    assert reg.get("plugged").module == "fake_plugin"
+    assert sys.modules["fake_plugin_module"].IMPORTED  # a module entry point is imported
+    reg.load_entry_points("some.other.group")  # nothing installed there: nothing happens
+
+
+@pytest.mark.parametrize(
+    ("entry", "modules", "message"),
+    [
+        (
+            "broken = fake_broken:register",
+            {"fake_broken": "import no_such_module_anywhere\n"},
+            "node plugin 'broken' = 'fake_broken:register' (entry point group posecog.nodes"
+            " from fake-nodes): cannot be loaded: ModuleNotFoundError: No module named"
+            " 'no_such_module_anywhere'",
+        ),
+        (
+            "failing = fake_failing:register",
+            {"fake_failing": "def register(registry):\n    raise ValueError('no luck')\n"},
+            "node plugin 'failing' = 'fake_failing:register' (entry point group posecog.nodes"
+            " from fake-nodes): cannot be loaded: ValueError: no luck",
+        ),
+        (
+            "twice = fake_twice:register",
+            {"fake_twice": PLUGIN.replace('"plugged"', '"scale"').replace("fake", "")},
+            "node plugin 'twice' = 'fake_twice:register' (entry point group posecog.nodes from"
+            " fake-nodes): node kind 'scale' is registered twice: by tests.graph.kinds and by"
+            " fake_twice",
+        ),
+        (
+            "value = fake_value:VALUE",
+            {"fake_value": "VALUE = 3\n"},
+            "node plugin 'value' = 'fake_value:VALUE' (entry point group posecog.nodes from"
+            " fake-nodes): must name a module or a callable taking the registry; got int",
+        ),
+    ],
+)
+def test_a_broken_plugin_is_a_config_error_naming_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    entry: str,
+    modules: dict[str, str],
+    message: str,
+) -> None:
+    _fake_distribution(tmp_path, entry + "\n", modules)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as exc:
+        make_registry().load_entry_points()
+    assert str(exc.value) == message
