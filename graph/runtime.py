@@ -139,9 +139,11 @@ class Runtime:
         self._wake.set()
 
     def _sink_error(self, sink_id: str, exc: Exception) -> None:
-        # A RuntimeFailure already says where and what; anything else is named.
-        what = str(exc) if isinstance(exc, RuntimeFailure) else f"{type(exc).__name__}: {exc}"
-        self._fail(what if what.startswith(f"{sink_id}:") else f"{sink_id}: {what}")
+        # A RuntimeFailure already says where (its node) and what; anything else is named.
+        if isinstance(exc, RuntimeFailure):
+            self._fail(str(exc))
+        else:
+            self._fail(f"{sink_id}: {type(exc).__name__}: {exc}")
 
     def _output_failed(self, exc: BaseException) -> None:
         """The event stream (stdout) cannot be written: nothing the run gives can reach its

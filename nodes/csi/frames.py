@@ -11,6 +11,7 @@ interval, and ``seq`` by the first pass's largest ``seq`` + 1, so both keep incr
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -21,7 +22,22 @@ from posecog.nodes.items import CsiFrame
 
 from .recording import Entry, RecordingReader, Skip
 
-__all__ = ["RecordingFrames"]
+__all__ = ["RecordingFrames", "first_line"]
+
+
+def first_line(path: Path, limit: int = 80) -> str:
+    """The first non-blank line of a text or gzip file, cut to ``limit`` characters."""
+    with path.open("rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gz else path.open("rb")) as f:
+            for line in f:
+                if line.strip():
+                    text = line.decode("utf-8", "replace").strip()
+                    return text[:limit] + ("..." if len(text) > limit else "")
+    except (OSError, EOFError):
+        pass
+    return ""
 
 
 class RecordingFrames:
@@ -85,6 +101,31 @@ class RecordingFrames:
 
     def stop(self) -> None:
         self._stopped = True
+
+    def why_nothing(self) -> str | None:
+        """After the reading: why not one frame came out of the file (None when some did), in
+        words a user can act on: empty, all frames of unselected nodes, or what the lines
+        looked like and which formats are read."""
+        if self.frames:
+            return None
+        name = str(self.path)
+        if not self.lines:
+            return f"{name} is empty: no line to replay"
+        if self.skipped.get("node_not_selected"):
+            n = self.skipped["node_not_selected"]
+            keep = sorted(self.keep or ())
+            return (
+                f"{name}: none of its frames is of the selected nodes {keep} ({n} frames of "
+                f"other nodes skipped); widen or remove the replay's 'nodes'"
+            )
+        reasons = ", ".join(f"{r} {n}" for r, n in self.skipped.most_common(4))
+        return (
+            f"{name}: no CSI frame in {self.lines} lines (skipped: {reasons}); the first line "
+            f"reads {first_line(self.path)!r}. Replay reads JSONL recordings of RuView's tools, "
+            "optionally gzip-compressed: raw ESP32 packets (variant A, 'raw_csi' lines), "
+            "amplitude frames (variant B, 'subcarriers' lists) and sensing-server dumps "
+            "(variant C, 'sensing_update' lines)"
+        )
 
     def close(self) -> None:
         """Idempotent; call it from the reading thread (or when no read is running)."""

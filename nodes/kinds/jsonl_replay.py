@@ -97,7 +97,10 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
     lines with nothing to replay (``vitals_line``, ``feature_line``, ``compressed_csi``,
     ``duplicate_tick``, ``no_amplitude``, ``wasm_event``, ``node_not_selected``). Every valid
     line still comes through. At the end of the file the node reports ``source.finished`` with
-    the counts and the stream completes (unless ``loop`` is set).
+    the counts and the stream completes (unless ``loop`` is set). A file that gives no frame
+    at all (empty, another format, every frame of an unselected node) ends the run with exit
+    status 1 and a message that says which, what its first line reads and which formats are
+    read: a silent zero is never a success.
     """
     path = ctx.resolve(config.path)
     if not path.is_file():
@@ -192,6 +195,10 @@ class _Replay:
                 "skipped": dict(sorted(frames.skipped.items())),
             },
         )
+        nothing = frames.why_nothing()
+        if nothing is not None:  # a silent zero is an error: wrong file, wrong format
+            self.observer.on_error(RuntimeFailure(f"{self.ctx.node_id}: {nothing}"))
+            return
         self.observer.on_completed()
 
     # -- pacing -------------------------------------------------------------------------------

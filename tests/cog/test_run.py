@@ -253,3 +253,20 @@ def test_a_reader_that_leaves_ends_the_run_quietly() -> None:
     assert proc.wait(60) == 1
     assert all(line.startswith(b"{") for line in lines)
     assert err == ""
+
+
+def test_a_replay_of_a_file_that_is_no_recording_is_an_error_that_says_why(tmp_path: Path) -> None:
+    r = cli(["run", "replay", "--set", f"recording={REPO / 'README.md'}"])
+    assert r.code == 1
+    (line,) = r.stderr.splitlines()
+    assert line.startswith("Error: replay: ") and "no CSI frame in" in line
+    assert "the first line reads '# cog-pose-estimation'" in line
+    assert "raw_csi" in line and "subcarriers" in line and "sensing_update" in line
+    empty = tmp_path / "empty.csi.jsonl"
+    empty.write_text("\n\n")
+    r = cli(["run", "replay", "--set", f"recording={empty}"])
+    assert r.code == 1 and r.stderr.splitlines() == [
+        f"Error: replay: {empty} is empty: no line to replay"
+    ]
+    r = cli(["run", "replay", "--set", "replay.nodes=[7]"])
+    assert r.code == 1 and "none of its frames is of the selected nodes [7]" in r.stderr
