@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import reactivex
@@ -41,70 +43,71 @@ def build(
     """Write each item as one event line (the same envelope as ``stdout_events``) to a file.
 
     The file is opened when the pipeline starts and closed, flushed, when its input completes
-    or the run stops. A write failure (disk full, permission) ends the run with exit status 1:
-    silently losing output is worse than stopping.
+    or the run stops. A write failure (disk full, permission) ends the run with exit status 1
+    and one error: silently losing output is worse than stopping.
     """
     target = ctx.resolve(config.path)
+    return _File(config, ctx, target).operator()
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            handle: IO[str] | None = None
-            written = 0
 
-            def fail(exc: OSError) -> None:
-                observer.on_error(RuntimeFailure(f"{ctx.node_id}: cannot write {target}: {exc}"))
+class _File:
+    """The open file of one run: opened when the sink is subscribed, closed once."""
 
+    def __init__(self, config: JsonlFileConfig, ctx: BuildContext, target: Path) -> None:
+        self.config, self.ctx, self.target = config, ctx, target
+        self.handle: IO[str] | None = None
+        self.written = 0
+
+    def operator(self) -> Callable[[Observable[Any]], Observable[Any]]:
+        sink = self.ctx.sink(self.write, self.flush, self.close)
+
+        def operator(source: Observable[Any]) -> Observable[Any]:
+            def subscribe(
+                observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+            ) -> abc.DisposableBase:
+                try:
+                    self.target.parent.mkdir(parents=True, exist_ok=True)
+                    self.handle = self.target.open(
+                        "a" if self.config.append else "w", encoding="utf-8"
+                    )
+                except OSError as exc:
+                    observer.on_error(self.failure(exc))
+                    return Disposable()
+                return sink(source).subscribe(observer, scheduler=scheduler)
+
+            return reactivex.create(subscribe)
+
+        return operator
+
+    def failure(self, exc: OSError) -> RuntimeFailure:
+        return RuntimeFailure(f"{self.ctx.node_id}: cannot write {self.target}: {exc}")
+
+    def write(self, item: Any) -> None:
+        if self.handle is None:
+            return
+        name, fields = item_event(item, self.ctx.now(), self.config.decimals)
+        line = to_json_line(Event(name, fields, "info", self.ctx.events.stamp()))
+        try:
+            self.handle.write(line + "\n")
+            self.written += 1
+            if self.written % self.config.flush_every == 0:
+                self.handle.flush()
+        except OSError as exc:
+            self.close()  # a file that failed once is done: one error, not one per item
+            raise self.failure(exc) from None
+        self.ctx.metrics.gauges["written"] = self.written
+
+    def flush(self) -> None:
+        if self.handle is not None:
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                handle = target.open("a" if config.append else "w", encoding="utf-8")
+                self.handle.flush()
             except OSError as exc:
-                fail(exc)
-                return Disposable()
+                self.close()
+                raise self.failure(exc) from None
 
-            def close() -> None:
-                nonlocal handle
-                if handle is not None:
-                    try:
-                        handle.close()
-                    finally:
-                        handle = None
-
-            def on_next(item: Any) -> None:
-                nonlocal written
-                if handle is None:
-                    return
-                name, fields = item_event(item, ctx.now(), config.decimals)
-                try:
-                    handle.write(to_json_line(Event(name, fields, "info", ctx.events.stamp())))
-                    handle.write("\n")
-                    written += 1
-                    if written % config.flush_every == 0:
-                        handle.flush()
-                except OSError as exc:
-                    close()
-                    fail(exc)
-                    return
-                ctx.record_latency(getattr(item, "arrived", 0.0))
-                ctx.metrics.gauges["written"] = written
-
-            def on_completed() -> None:
-                try:
-                    close()
-                except OSError as exc:
-                    fail(exc)
-                    return
-                observer.on_completed()
-
-            sub = source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
-
-            def dispose() -> None:
-                sub.dispose()
-                close()
-
-            return Disposable(dispose)
-
-        return reactivex.create(subscribe)
-
-    return operator
+    def close(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            # what a failed flush left in the buffer fails again here: already reported
+            with contextlib.suppress(OSError):
+                handle.close()

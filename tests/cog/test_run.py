@@ -270,3 +270,20 @@ def test_a_replay_of_a_file_that_is_no_recording_is_an_error_that_says_why(tmp_p
     ]
     r = cli(["run", "replay", "--set", "replay.nodes=[7]"])
     assert r.code == 1 and "none of its frames is of the selected nodes [7]" in r.stderr
+
+
+def test_a_file_sink_that_fails_on_write_and_on_close_reports_one_error(tmp_path: Path) -> None:
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"""\
+name: full
+nodes:
+  - {{id: replay, type: jsonl_replay, config: {{path: {EXCERPT_B}}}}}
+  - {{id: window, type: sliding_window, inputs: [replay]}}
+  - {{id: pose, type: pose_infer, inputs: [window], config: {{model: {POSE_V1}}}}}
+  - {{id: save, type: jsonl_file, inputs: [pose], config: {{path: /dev/full}}}}
+""")
+    r = cli(["run", str(pipeline)])
+    assert r.code == 1
+    assert r.stderr.splitlines() == [
+        "Error: save: cannot write /dev/full: [Errno 28] No space left on device"
+    ]
