@@ -137,7 +137,7 @@ def _fake_distribution(tmp_path: Path, entry_points: str, modules: dict[str, str
 
 
 PLUGIN = '''\
-from posecog.graph.node import NodeConfig
+from posecog.graph import NodeConfig
 
 
 def register(registry):
