@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import LintError, Problem
+from .errors import Problem
 from .loader import load_with_problems
 from .node import NodeConfig, NodeKind, Port, Role
 from .registry import Registry, did_you_mean
@@ -254,15 +254,3 @@ def lint_file(
     if any(p.message.startswith(("must be valid YAML", "cannot read")) for p in problems):
         return spec, problems
     return spec, sorted([*problems, *check(spec, registry)], key=lambda p: (p.line, p.col))
-
-
-def lint_or_raise(
-    path: str | Path,
-    registry: Registry,
-    overrides: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> PipelineSpec:
-    spec, problems = lint_file(path, registry, overrides, env)
-    if problems:
-        raise LintError(problems)
-    return spec
