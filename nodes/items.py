@@ -8,14 +8,52 @@ source-to-sink latency. ``arrived`` is 0.0 when unknown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["KEYPOINT_NAMES", "CsiFrame", "CsiWindow", "FloatArray", "Pose", "Presence", "Vitals"]
+__all__ = [
+    "KEYPOINT_NAMES",
+    "OUTPUT_ITEMS",
+    "CsiFrame",
+    "CsiWindow",
+    "FloatArray",
+    "Pose",
+    "Presence",
+    "Vitals",
+    "output_item",
+]
 
 FloatArray = npt.NDArray[np.float32]
+
+#: The item types that render as output events (``stdout_events``, ``jsonl_file``), each by its
+#: own ``event(now, decimals) -> (name, fields)``; filled by ``@output_item``.
+OUTPUT_ITEMS: list[type] = []
+
+_C = TypeVar("_C", bound=type)
+
+
+def output_item(cls: _C) -> _C:
+    """Register an item type that knows how to render itself as an event."""
+    if not callable(getattr(cls, "event", None)):
+        raise TypeError(f"{cls.__name__} has no event(now, decimals) method")
+    OUTPUT_ITEMS.append(cls)
+    return cls
+
+
+def _latency_ms(arrived: float, now: float) -> float | None:
+    return round((now - arrived) * 1e3, 3) if arrived else None
+
+
+def _plain_fields(item: Any, now: float) -> dict[str, Any]:
+    """The fields of a record-like item: every set field, ``ts`` as ``ts_event``."""
+    fields = {k: v for k, v in asdict(item).items() if k != "arrived" and v is not None}
+    fields["ts_event"] = fields.pop("ts")
+    fields["latency_ms"] = _latency_ms(item.arrived, now)
+    return fields
+
 
 #: COCO-17 keypoint order of every ``Pose``, model bundle and ground truth.
 KEYPOINT_NAMES: tuple[str, ...] = (
@@ -62,9 +100,16 @@ class CsiWindow:
         return self.ts_end
 
 
+@output_item
 @dataclass(frozen=True, slots=True, eq=False)
 class Pose:
-    """One person's 17 COCO keypoints ``[17, 2]`` in [0, 1] image coordinates (x right, y down)."""
+    """One person's 17 COCO keypoints ``[17, 2]`` in [0, 1] image coordinates (x right, y down).
+
+    Renders as ``pose.frame`` with the reference cog's fields (ADR-101: ``tick, n_persons,
+    persons[{keypoints, confidence}]``) plus ``node_id``, ``ts_event`` (event time of the
+    window's last frame, s), ``ts_start`` (its first frame), ``latency_ms`` (source arrival to
+    the sink, processing time) and ``backend``.
+    """
 
     ts: float
     node_id: int
@@ -75,10 +120,26 @@ class Pose:
     arrived: float = 0.0
     backend: str = ""
 
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        # ndarray.round, not np.round (a Python-level wrapper): the same rounding, fewer calls
+        kps = self.keypoints.astype(np.float64).round(decimals).tolist()
+        return "pose.frame", {
+            "tick": self.seq,
+            "n_persons": 1,
+            "persons": [{"keypoints": kps, "confidence": round(self.confidence, 4)}],
+            "node_id": self.node_id,
+            "ts_event": self.ts,
+            "ts_start": self.ts_start,
+            "latency_ms": _latency_ms(self.arrived, now),
+            "backend": self.backend,
+        }
 
+
+@output_item
 @dataclass(frozen=True, slots=True)
 class Vitals:
-    """Vital signs of one node. Fields the sensor did not report are None."""
+    """Vital signs of one node. Fields the sensor did not report are None. Renders as
+    ``vitals`` (the set fields, ``extra`` flattened in)."""
 
     ts: float
     node_id: int
@@ -93,10 +154,17 @@ class Vitals:
     arrived: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        fields = _plain_fields(self, now)
+        fields.update(fields.pop("extra", {}))
+        return "vitals", fields
 
+
+@output_item
 @dataclass(frozen=True, slots=True)
 class Presence:
-    """Presence and motion of one node (from the server's classification or edge vitals)."""
+    """Presence and motion of one node (from the server's classification or edge vitals).
+    Renders as ``presence`` (the set fields)."""
 
     ts: float
     node_id: int
@@ -105,3 +173,6 @@ class Presence:
     confidence: float | None = None
     n_persons: int | None = None
     arrived: float = 0.0
+
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        return "presence", _plain_fields(self, now)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import reactivex
 from pydantic import Field
-from reactivex import Observable, abc
+from reactivex import Observable
 
 from posecog.graph.context import BuildContext
 from posecog.graph.node import NodeConfig
@@ -43,22 +42,8 @@ def build(
     # Flushed whenever no item is waiting: line by line when live, in blocks in a fast replay.
     ctx.on_idle(ctx.events.flush)
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(item: Any) -> None:
-                now = ctx.now()
-                name, fields = item_event(item, now, config.decimals)
-                ctx.events.emit(name, fields, config.level, flush=False)  # type: ignore[arg-type]
-                ctx.record_latency(getattr(item, "arrived", 0.0))
+    def write(item: Any) -> None:
+        name, fields = item_event(item, ctx.now(), config.decimals)
+        ctx.events.emit(name, fields, config.level, flush=False)  # type: ignore[arg-type]
 
-            def on_completed() -> None:
-                ctx.events.flush()
-                observer.on_completed()
-
-            return source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
-
-        return reactivex.create(subscribe)
-
-    return operator
+    return ctx.sink(write, complete=ctx.events.flush)
