@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from posecog.nodes.items import CsiFrame, Vitals
+from posecog.nodes.rejection import Rejected
 
-from .esp32 import CsiPacket, PacketError, VitalsPacket, parse_packet
+from .esp32 import CsiPacket, VitalsPacket, parse_packet
 from .esp32_udp import vitals_item
 from .sequence import SequenceTracker
-from .subcarriers import NoSelection, Selection, select_amplitudes
+from .subcarriers import Selection, select_amplitudes
 
 __all__ = ["DatagramDecoder"]
 
@@ -63,11 +64,9 @@ class DatagramDecoder:
         self.gauges["datagrams"] += 1
         try:
             return self._decode(data, ts, arrived)
-        except PacketError as exc:
+        except Rejected as exc:
             reason = "unknown_magic" if exc.reason == "bad_magic" else exc.reason
-            self._drop(reason, exc.detail)
-        except NoSelection as exc:
-            self._drop(exc.reason, exc.detail, warn=exc.reason != "no_htltf")
+            self._drop(reason, exc.detail, warn=reason != "no_htltf")
         except Exception as exc:  # isolation: one bad datagram never ends the stream
             self._drop(f"error:{type(exc).__name__}", str(exc))
         return None

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from posecog.nodes.items import FloatArray
+from posecog.nodes.rejection import Rejected
 
 __all__ = [
     "CSI_HEADER_SIZE",
@@ -36,7 +37,6 @@ __all__ = [
     "CsiPacket",
     "OtherPacket",
     "Packet",
-    "PacketError",
     "VitalsPacket",
     "amplitude",
     "decode_iq",
@@ -79,16 +79,6 @@ _VITALS = struct.Struct("<IBBHIbB2xffI4x")
 VITALS_SIZE = _VITALS.size  # 32
 
 _INT8 = np.dtype(np.int8)
-
-
-class PacketError(ValueError):
-    """A packet that cannot be decoded. ``reason`` is a short snake_case word: ``truncated``,
-    ``bad_magic``, ``size_mismatch``, ``bad_header`` or ``too_few_subcarriers``."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +144,7 @@ Packet = CsiPacket | VitalsPacket | OtherPacket
 def decode_iq(buf: bytes, n_subcarriers: int) -> tuple[FloatArray, FloatArray]:
     """``(re, im)`` of the first ``n_subcarriers`` pairs of a CSI buffer (imaginary byte first).
 
-    Raises ``PacketError("truncated")`` when ``buf`` holds fewer than ``2 * n_subcarriers`` bytes.
+    Raises ``Rejected("truncated")`` when ``buf`` holds fewer than ``2 * n_subcarriers`` bytes.
     """
     pairs = _pairs(buf, n_subcarriers)
     return pairs[:, 1].astype(np.float32), pairs[:, 0].astype(np.float32)
@@ -171,7 +161,7 @@ def amplitude(buf: bytes, n_subcarriers: int) -> FloatArray:
 def lltf56(amplitudes: FloatArray) -> FloatArray:
     """Bins 0..55 (the sensing-server's selection, null bins included), as a new array."""
     if len(amplitudes) < LLTF_BINS:
-        raise PacketError(
+        raise Rejected(
             "too_few_subcarriers", f"need at least {LLTF_BINS} bins; got {len(amplitudes)}"
         )
     return amplitudes[:LLTF_BINS].copy()
@@ -180,7 +170,7 @@ def lltf56(amplitudes: FloatArray) -> FloatArray:
 def _pairs(buf: bytes, n_subcarriers: int) -> npt.NDArray[np.int8]:
     need = 2 * n_subcarriers
     if len(buf) < need:
-        raise PacketError(
+        raise Rejected(
             "truncated", f"{n_subcarriers} subcarriers need {need} bytes; got {len(buf)}"
         )
     return np.frombuffer(buf, dtype=_INT8, count=need).reshape(n_subcarriers, 2)
@@ -194,7 +184,7 @@ def parse_packet(data: bytes) -> Packet:
     ``KNOWN_MAGICS`` is ``bad_magic``. Known siblings come back as ``OtherPacket``.
     """
     if len(data) < 4:
-        raise PacketError("truncated", f"a packet needs a 4-byte magic; got {len(data)} bytes")
+        raise Rejected("truncated", f"a packet needs a 4-byte magic; got {len(data)} bytes")
     (magic,) = struct.unpack_from("<I", data)
     if magic == MAGIC_CSI:
         return _parse_csi(data)
@@ -202,24 +192,24 @@ def parse_packet(data: bytes) -> Packet:
         return _parse_vitals(data)
     if magic in KNOWN_MAGICS:
         return OtherPacket(magic, bytes(data))
-    raise PacketError("bad_magic", f"unknown magic 0x{magic:08X}")
+    raise Rejected("bad_magic", f"unknown magic 0x{magic:08X}")
 
 
 def _check_size(kind: str, data: bytes, expected: int) -> None:
     if len(data) < expected:
-        raise PacketError("truncated", f"{kind} packet needs {expected} bytes; got {len(data)}")
+        raise Rejected("truncated", f"{kind} packet needs {expected} bytes; got {len(data)}")
     if len(data) > expected:
-        raise PacketError(
+        raise Rejected(
             "size_mismatch", f"{kind} packet should be {expected} bytes; got {len(data)}"
         )
 
 
 def _parse_csi(data: bytes) -> CsiPacket:
     if len(data) < CSI_HEADER_SIZE:
-        raise PacketError("truncated", f"CSI header needs {CSI_HEADER_SIZE} bytes; got {len(data)}")
+        raise Rejected("truncated", f"CSI header needs {CSI_HEADER_SIZE} bytes; got {len(data)}")
     _, node_id, n_ant, n_sub, freq, seq, rssi, noise = _CSI_HEADER.unpack_from(data)
     if n_ant == 0 or n_sub == 0:
-        raise PacketError(
+        raise Rejected(
             "bad_header", f"n_antennas and n_subcarriers must be > 0; got {n_ant}, {n_sub}"
         )
     _check_size("CSI", data, CSI_HEADER_SIZE + 2 * n_ant * n_sub)

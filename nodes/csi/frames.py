@@ -19,8 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from posecog.nodes.items import CsiFrame
+from posecog.nodes.rejection import Rejected
 
-from .recording import Entry, RecordingReader, Skip
+from .recording import Entry, RecordingReader
 
 __all__ = ["RecordingFrames", "first_line"]
 
@@ -30,7 +31,7 @@ def first_line(path: Path, limit: int = 80) -> str:
     with path.open("rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open(path, "rb") if gz else path.open("rb")) as f:
+        with gzip.open(path, "rb") if gz else path.open("rb") as f:
             for line in f:
                 if line.strip():
                     text = line.decode("utf-8", "replace").strip()
@@ -84,7 +85,7 @@ class RecordingFrames:
             if self.passes == 0:
                 self.lines = entry.line
             value = entry.value
-            if isinstance(value, Skip):
+            if isinstance(value, Rejected):
                 self._skip(value.reason, value.detail)
             elif not isinstance(value, CsiFrame):
                 self._skip("vitals_line", f"line {entry.line}: vitals of node {value.node_id}")

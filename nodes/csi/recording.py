@@ -16,7 +16,7 @@
   become ``Vitals``, stamped with their own ``timestamp`` or else the last update's;
   ``wasm_event`` lines are skipped.
 
-A line that yields nothing yields a ``Skip(reason, detail)`` instead: nothing is ever dropped
+A line that yields nothing yields a ``Rejected(reason, detail)`` instead: nothing is ever dropped
 silently, except blank lines. Reasons in ``MALFORMED`` mean the line is broken; the others
 (``NO_FRAME_REASONS``) mark well-formed lines that carry no frame.
 """
@@ -29,7 +29,6 @@ import math
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
@@ -37,6 +36,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from posecog.nodes.items import CsiFrame, FloatArray, Vitals
+from posecog.nodes.rejection import Rejected
 
 from .esp32 import (
     CSI_HEADER_SIZE,
@@ -54,7 +54,6 @@ __all__ = [
     "Entry",
     "RecordingParser",
     "RecordingReader",
-    "Skip",
     "read_recording",
 ]
 
@@ -88,51 +87,33 @@ NO_FRAME_REASONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
-    """A line (or the rest of a file) that gave no item, and why."""
-
-    reason: str
-    detail: str = ""
-
-    @property
-    def malformed(self) -> bool:
-        return self.reason in MALFORMED
-
-
 class Entry(NamedTuple):
-    """What one line gave: an item or a ``Skip``; ``line`` counts from 1. A variant C update
+    """What one line gave: an item or a ``Rejected``; ``line`` counts from 1. A variant C update
     gives one entry per node, all with the same line number."""
 
     line: int
-    value: CsiFrame | Vitals | Skip
+    value: CsiFrame | Vitals | Rejected
 
 
-class _Bad(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-
-
-# -- field readers: each raises _Bad with a reason --------------------------------------------
+# -- field readers: each raises Rejected with a reason --------------------------------------------
 
 
 def _field(obj: dict[str, Any], key: str) -> Any:
     if key not in obj:
-        raise _Bad("missing_field", f"'{key}' is required")
+        raise Rejected("missing_field", f"'{key}' is required")
     return obj[key]
 
 
 def _number(obj: dict[str, Any], key: str) -> float:
     value = _field(obj, key)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad("bad_type", f"'{key}' must be a number; got {type(value).__name__}")
+        raise Rejected("bad_type", f"'{key}' must be a number; got {type(value).__name__}")
     try:
         number = float(value)
     except OverflowError:  # an integer beyond float range
         number = math.inf
     if not math.isfinite(number):
-        raise _Bad("non_finite", f"'{key}' must be finite; got {value!r:.40}")
+        raise Rejected("non_finite", f"'{key}' must be finite; got {value!r:.40}")
     return number
 
 
@@ -145,7 +126,7 @@ def _integer(obj: dict[str, Any], key: str, default: int | None = None) -> int:
         return default
     value = _field(obj, key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _Bad("bad_type", f"'{key}' must be an integer; got {value!r:.40}")
+        raise Rejected("bad_type", f"'{key}' must be an integer; got {value!r:.40}")
     return value
 
 
@@ -155,24 +136,24 @@ def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
         return None
     if isinstance(value, bool | int | float):
         return bool(value)
-    raise _Bad("bad_type", f"'{key}' must be a boolean; got {type(value).__name__}")
+    raise Rejected("bad_type", f"'{key}' must be a boolean; got {type(value).__name__}")
 
 
 def _amplitudes(value: Any, key: str) -> FloatArray:
     if not isinstance(value, list):
-        raise _Bad("bad_type", f"'{key}' must be a list of numbers; got {type(value).__name__}")
+        raise Rejected("bad_type", f"'{key}' must be a list of numbers; got {type(value).__name__}")
     if len(value) != LLTF_BINS:
-        raise _Bad("bad_length", f"'{key}' must hold {LLTF_BINS} numbers; got {len(value)}")
+        raise Rejected("bad_length", f"'{key}' must hold {LLTF_BINS} numbers; got {len(value)}")
     try:
         raw = np.asarray(value)  # no dtype: strings, None or nested lists show up in raw.dtype
     except (ValueError, TypeError, OverflowError):  # ragged nesting, huge integers
         raw = np.asarray([], dtype=object)
     if raw.dtype.kind not in "iuf" or raw.ndim != 1:
-        raise _Bad("bad_type", f"'{key}' must be a list of numbers")
+        raise Rejected("bad_type", f"'{key}' must be a list of numbers")
     with np.errstate(over="ignore"):
         amp = raw.astype(np.float32)
     if not np.isfinite(amp).all():
-        raise _Bad("non_finite", f"'{key}' holds NaN or infinity")
+        raise Rejected("non_finite", f"'{key}' holds NaN or infinity")
     return amp
 
 
@@ -181,7 +162,7 @@ def _check_magic(obj: dict[str, Any], expected: int) -> None:
         return
     magic = _magic(obj)
     if magic != expected:
-        raise _Bad("magic_mismatch", f"expected 0x{expected:08X}; got 0x{magic:08X}")
+        raise Rejected("magic_mismatch", f"expected 0x{expected:08X}; got 0x{magic:08X}")
 
 
 def _magic(obj: dict[str, Any]) -> int:
@@ -191,7 +172,7 @@ def _magic(obj: dict[str, Any]) -> int:
     except ValueError:
         magic = -1
     if magic not in KNOWN_MAGICS:
-        raise _Bad("unknown_magic", f"'magic' {text!r:.40} is not a known packet magic")
+        raise Rejected("unknown_magic", f"'magic' {text!r:.40} is not a known packet magic")
     return magic
 
 
@@ -211,21 +192,21 @@ class RecordingParser:
 
     def parse(
         self, text: bytes | str, line: int, complete: bool = True
-    ) -> list[CsiFrame | Vitals | Skip]:
+    ) -> list[CsiFrame | Vitals | Rejected]:
         """Parse one line (``complete`` is False for a last line without newline)."""
         try:
             obj = json.loads(text)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             reason = "bad_json" if complete else "truncated_line"
-            return [Skip(reason, f"line {line}: {exc}")]
+            return [Rejected(reason, f"line {line}: {exc}")]
         try:
             return self._dispatch(obj, line)
-        except _Bad as bad:
-            return [Skip(bad.reason, f"line {line}: {bad.detail}")]
+        except Rejected as bad:
+            return [Rejected(bad.reason, f"line {line}: {bad.detail}")]
 
-    def _dispatch(self, obj: Any, line: int) -> list[CsiFrame | Vitals | Skip]:
+    def _dispatch(self, obj: Any, line: int) -> list[CsiFrame | Vitals | Rejected]:
         if not isinstance(obj, dict):
-            raise _Bad("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
+            raise Rejected("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
         kind = obj.get("type")
         if kind == "raw_csi":
             return [_raw_csi(obj, line)]
@@ -233,32 +214,32 @@ class RecordingParser:
             _check_magic(obj, MAGIC_VITALS)
             return [_packet_vitals(obj)]
         if kind == "feature":
-            return [Skip("feature_line", f"line {line}")]
+            return [Rejected("feature_line", f"line {line}")]
         if kind == "sensing_update":
             return [*self.sensing_update(obj, f"line {line}")]
         if kind == "edge_vitals":
             return [self.edge_vitals(obj, f"line {line}")]
         if kind == "wasm_event":
-            return [Skip("wasm_event", f"line {line}")]
+            return [Rejected("wasm_event", f"line {line}")]
         if kind is None and isinstance(obj.get("subcarriers"), list):
             return [_amplitude_frame(obj, line)]
         if kind is None and "magic" in obj:
             magic = _magic(obj)
             reason = "compressed_csi" if magic == MAGIC_COMPRESSED_CSI else "other_packet"
-            return [Skip(reason, f"line {line}: {KNOWN_MAGICS[magic]} packet")]
-        raise _Bad("unknown_record", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")
+            return [Rejected(reason, f"line {line}: {KNOWN_MAGICS[magic]} packet")]
+        raise Rejected("unknown_record", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")
 
     @property
     def last_tick(self) -> int | None:
         """The tick of the last ``sensing_update`` taken (repeats and broken updates aside)."""
         return self._last_tick
 
-    def sensing_update(self, obj: dict[str, Any], where: str = "") -> list[CsiFrame | Skip]:
+    def sensing_update(self, obj: dict[str, Any], where: str = "") -> list[CsiFrame | Rejected]:
         """One ``sensing_update`` object (variant C line, or the live server's JSON).
 
-        Gives one frame per node with amplitudes; ``[Skip("duplicate_tick")]`` for a repeat of
-        the previous update's tick; a ``Skip`` for each node whose entry is broken (the other
-        nodes still give frames); ``[Skip("no_amplitude")]`` when no node has amplitudes. A
+        Gives one frame per node with amplitudes; ``[Rejected("duplicate_tick")]`` for a repeat of
+        the previous update's tick; a ``Rejected`` for each node whose entry is broken (the other
+        nodes still give frames); ``[Rejected("no_amplitude")]`` when no node has amplitudes. A
         broken ``tick``, ``timestamp`` or ``nodes`` skips the whole update and leaves the
         dedupe state as it was. Every update taken (not a repeat) counts in ``updates``, so
         callers can tell a new update from a repeat. ``where`` prefixes skip details.
@@ -269,16 +250,16 @@ class RecordingParser:
             ts = _number(obj, "timestamp")
             nodes = _field(obj, "nodes")
             if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
-                raise _Bad("bad_type", "'nodes' must be a list of objects")
-        except _Bad as bad:
-            return [Skip(bad.reason, prefix + bad.detail)]
+                raise Rejected("bad_type", "'nodes' must be a list of objects")
+        except Rejected as bad:
+            return [Rejected(bad.reason, prefix + bad.detail)]
         self._last_ts = ts
         if tick == self._last_tick:
-            return [Skip("duplicate_tick", f"{prefix}tick {tick}")]
+            return [Rejected("duplicate_tick", f"{prefix}tick {tick}")]
         # Taken before the nodes are read: a broken update is reported once, not per repeat.
         self._last_tick = tick
         self.updates += 1
-        frames: list[CsiFrame | Skip] = []
+        frames: list[CsiFrame | Rejected] = []
         for node in nodes:
             if node.get("amplitude") == []:
                 continue
@@ -286,27 +267,27 @@ class RecordingParser:
                 amp = _amplitudes(_field(node, "amplitude"), "amplitude")
                 node_id = _integer(node, "node_id")
                 n_sub = _integer(node, "subcarrier_count", default=0)
-            except _Bad as bad:
+            except Rejected as bad:
                 who = f"node {node.get('node_id')!r:.20}"
-                frames.append(Skip(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
+                frames.append(Rejected(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
                 continue
             frames.append(CsiFrame(ts, node_id, amp, seq=tick, n_subcarriers=n_sub))
-        return frames or [Skip("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes")]
+        return frames or [Rejected("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes")]
 
-    def edge_vitals(self, obj: dict[str, Any], where: str = "") -> Vitals | Skip:
+    def edge_vitals(self, obj: dict[str, Any], where: str = "") -> Vitals | Rejected:
         """One ``edge_vitals`` object; stamped with its own ``timestamp`` or else the time of
         the last ``sensing_update`` seen (``no_timestamp`` skip before any)."""
         try:
             return self._edge_vitals(obj)
-        except _Bad as bad:
-            return Skip(bad.reason, f"{where}: {bad.detail}" if where else bad.detail)
+        except Rejected as bad:
+            return Rejected(bad.reason, f"{where}: {bad.detail}" if where else bad.detail)
 
     def _edge_vitals(self, obj: dict[str, Any]) -> Vitals:
         ts = _opt_number(obj, "timestamp")
         if ts is None:
             ts = self._last_ts
         if ts is None:
-            raise _Bad("no_timestamp", "edge_vitals before any sensing_update gives a time")
+            raise Rejected("no_timestamp", "edge_vitals before any sensing_update gives a time")
         rssi = _opt_number(obj, "rssi")
         n_persons = obj.get("n_persons")
         return Vitals(
@@ -331,21 +312,21 @@ def _raw_csi(obj: dict[str, Any], line: int) -> CsiFrame:
     n_sub = _integer(obj, "subcarriers")
     iq_hex = _field(obj, "iq_hex")
     if not isinstance(iq_hex, str):
-        raise _Bad("bad_type", f"'iq_hex' must be a string; got {type(iq_hex).__name__}")
+        raise Rejected("bad_type", f"'iq_hex' must be a string; got {type(iq_hex).__name__}")
     if n_sub < LLTF_BINS or len(iq_hex) != 4 * n_sub:
-        raise _Bad(
+        raise Rejected(
             "bad_length",
             f"{n_sub} subcarriers (>= {LLTF_BINS}) need {4 * n_sub} hex digits; got {len(iq_hex)}",
         )
     try:
         iq = bytes.fromhex(iq_hex)
     except ValueError as exc:
-        raise _Bad("bad_hex", f"'iq_hex': {exc}") from None
+        raise Rejected("bad_hex", f"'iq_hex': {exc}") from None
     if len(iq) != 2 * n_sub:  # fromhex skips whitespace
-        raise _Bad("bad_hex", f"'iq_hex' holds whitespace: {len(iq)} bytes for {n_sub} pairs")
+        raise Rejected("bad_hex", f"'iq_hex' holds whitespace: {len(iq)} bytes for {n_sub} pairs")
     size = obj.get("size")
     if size is not None and size != CSI_HEADER_SIZE + len(iq):
-        raise _Bad("bad_length", f"'size' {size!r:.20} != {CSI_HEADER_SIZE} + {len(iq)}")
+        raise Rejected("bad_length", f"'size' {size!r:.20} != {CSI_HEADER_SIZE} + {len(iq)}")
     # Bins 0..55 of the full amplitude vector, computed directly from the first 56 pairs.
     amp = amplitude(iq, LLTF_BINS)
     return CsiFrame(ts, node_id, amp, seq=line, rssi=None, n_subcarriers=n_sub)
@@ -410,7 +391,7 @@ class RecordingReader:
                     yield Entry(line, value)
         except (OSError, EOFError, zlib.error) as exc:
             # "line N: ...", as every other skip: the reader of the skips names the file.
-            yield Entry(line + 1, Skip("read_error", f"line {line + 1}: {exc}"))
+            yield Entry(line + 1, Rejected("read_error", f"line {line + 1}: {exc}"))
 
     @property
     def fraction_read(self) -> float:

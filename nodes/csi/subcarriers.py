@@ -12,7 +12,7 @@ block (bins 64..127), then on 192-subcarrier frames the STBC HT-LTF block (bins 
   block's DC bin 0 and guard bins 29..35 hold no HT20 data tone and are left out (the guards
   read zero; DC reads zero on 128-subcarrier frames, not always on 192). Only 128- and
   192-subcarrier frames carry an HT-LTF block; a 64-subcarrier frame has none
-  (``NoSelection("no_htltf")``).
+  (``Rejected("no_htltf")``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from posecog.nodes.items import FloatArray
+from posecog.nodes.rejection import Rejected
 
 from .esp32 import LLTF_BINS, amplitude
 
@@ -30,7 +31,6 @@ __all__ = [
     "HTLTF56_BINS",
     "LLTF56_BINS",
     "SELECTIONS",
-    "NoSelection",
     "Selection",
     "select_amplitudes",
 ]
@@ -45,29 +45,20 @@ HTLTF56_BINS: npt.NDArray[np.intp] = np.concatenate([np.arange(65, 93), np.arang
 _HTLTF_END = 128  # the HT-LTF block ends at bin 127
 
 
-class NoSelection(ValueError):
-    """The frame does not hold the selected bins. ``reason``: ``no_htltf`` (a 64-subcarrier
-    frame under ``htltf56``) or ``too_few_subcarriers``."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
-
-
 def select_amplitudes(iq: bytes, n_subcarriers: int, selection: Selection) -> FloatArray:
     """The 56 float32 amplitudes of ``selection`` from a CSI buffer of ``n_subcarriers`` pairs
-    (first antenna). Raises ``NoSelection`` when the frame is too small for the selection and
-    ``esp32.PacketError("truncated")`` when ``iq`` is shorter than ``n_subcarriers`` says."""
+    (first antenna). Raises ``Rejected("no_htltf")`` when the frame is too small for the
+    selection and ``Rejected("truncated")`` when ``iq`` is shorter than ``n_subcarriers``
+    says."""
     if selection == "lltf56":
         if n_subcarriers < LLTF_BINS:
-            raise NoSelection(
+            raise Rejected(
                 "too_few_subcarriers", f"lltf56 needs {LLTF_BINS} subcarriers; got {n_subcarriers}"
             )
         # only the pairs needed: amplitude() of a prefix is the prefix of amplitude()
         return amplitude(iq, LLTF_BINS)
     if n_subcarriers < _HTLTF_END:
-        raise NoSelection(
+        raise Rejected(
             "no_htltf",
             f"a {n_subcarriers}-subcarrier frame has no HT-LTF block (needs 128 or 192)",
         )

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from posecog.graph.connection import NotConnected, Retry
 from posecog.graph.context import BuildContext
 from posecog.graph.node import NodeConfig
-from posecog.nodes.csi.recording import Skip
+from posecog.nodes.rejection import Rejected
 
 from .updates import QUIET, Item, SensingDecoder
 
@@ -83,12 +83,12 @@ class SensingReader:
         self.gauges = ctx.metrics.gauges
         self.gauges.update({"duplicates": 0, "last_tick": None})
 
-    def deliver(self, results: Iterable[Item | Skip]) -> list[Item]:
+    def deliver(self, results: Iterable[Item | Rejected]) -> list[Item]:
         """The items of decoded results (stamped ``arrived``); skips are counted."""
         items: list[Item] = []
         now = self.ctx.now()
         for result in results:
-            if isinstance(result, Skip):
+            if isinstance(result, Rejected):
                 self.drop(result.reason, result.detail, warn=result.reason not in QUIET)
             else:
                 items.append(replace(result, arrived=now))

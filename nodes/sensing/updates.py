@@ -1,7 +1,7 @@
 """The sensing-server's JSON (INTERFACES §3) as items, with schema-drift checks.
 
 ``SensingDecoder`` takes HTTP bodies of ``/api/v1/sensing/latest`` (``body``) and WebSocket
-text frames of ``/ws/sensing`` (``message``) and gives items, or ``Skip(reason, detail)`` for
+text frames of ``/ws/sensing`` (``message``) and gives items, or ``Rejected(reason, detail)`` for
 what gives none. Frames come from ``RecordingParser.sensing_update``, the same code that
 replays variant C recordings: one ``CsiFrame`` per node with ``ts`` = the update's
 ``timestamp``, ``seq`` = its ``tick``, the 56 amplitudes (any other length is skipped as
@@ -15,7 +15,7 @@ update also gives, when enabled, a ``Presence`` from ``classification`` and ``Vi
 ``edge_vitals`` frames give ``Vitals`` of their node and, when it reports presence, a
 ``Presence`` (motion level ``absent`` / ``present_still`` / ``present_moving`` from its flags).
 
-Skip reasons: those of the recording parser (``bad_json``, ``missing_field``, ``bad_type``,
+Rejected reasons: those of the recording parser (``bad_json``, ``missing_field``, ``bad_type``,
 ``bad_length``, ``non_finite``, ``no_timestamp``, ``no_amplitude``), plus ``unknown_record``
 (JSON that is not an object), ``unexpected_type`` (an HTTP body of another ``type``),
 ``unknown_type`` (a WebSocket frame of a type not listed above), ``no_data_yet`` (the server has
@@ -28,24 +28,19 @@ import json
 import math
 from typing import Any
 
-from posecog.nodes.csi.recording import RecordingParser, Skip
+from posecog.nodes.csi.recording import RecordingParser
 from posecog.nodes.items import CsiFrame, Presence, Vitals
+from posecog.nodes.rejection import Rejected
 
 __all__ = ["QUIET", "Item", "SensingDecoder"]
 
 Item = CsiFrame | Vitals | Presence
 
-#: Skip reasons of normal operation: counted without a warning.
+#: Rejected reasons of normal operation: counted without a warning.
 QUIET = frozenset({"no_data_yet", "no_amplitude", "wasm_event"})
 
 #: Extra ``vital_signs`` fields kept in ``Vitals.extra``.
 _VITAL_EXTRAS = ("breathing_confidence", "heartbeat_confidence", "signal_quality")
-
-
-class _Drift(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
 
 
 def _opt_float(obj: dict[str, Any], key: str, where: str) -> float | None:
@@ -53,28 +48,28 @@ def _opt_float(obj: dict[str, Any], key: str, where: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Drift("bad_type", f"'{where}.{key}' must be a number; got {type(value).__name__}")
+        raise Rejected("bad_type", f"'{where}.{key}' must be a number; got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
-        raise _Drift("non_finite", f"'{where}.{key}' must be finite; got {value!r:.40}")
+        raise Rejected("non_finite", f"'{where}.{key}' must be finite; got {value!r:.40}")
     return number
 
 
 def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
     value = obj.get(key)
     if value is not None and not isinstance(value, dict):
-        raise _Drift("bad_type", f"'{key}' must be an object; got {type(value).__name__}")
+        raise Rejected("bad_type", f"'{key}' must be an object; got {type(value).__name__}")
     return value
 
 
-def _load(data: bytes | str) -> dict[str, Any] | Skip:
+def _load(data: bytes | str) -> dict[str, Any] | Rejected:
     try:
         obj = json.loads(data)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         text = data[:60] if isinstance(data, str) else data[:60].decode("utf-8", "replace")
-        return Skip("bad_json", f"not JSON ({exc}): {text!r}")
+        return Rejected("bad_json", f"not JSON ({exc}): {text!r}")
     if not isinstance(obj, dict):
-        return Skip("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
+        return Rejected("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
     return obj
 
 
@@ -93,25 +88,25 @@ class SensingDecoder:
     def last_tick(self) -> int | None:
         return self.parser.last_tick
 
-    def body(self, data: bytes | str) -> list[Item | Skip]:
+    def body(self, data: bytes | str) -> list[Item | Rejected]:
         """An HTTP body of ``GET /api/v1/sensing/latest``."""
         obj = _load(data)
-        if isinstance(obj, Skip):
+        if isinstance(obj, Rejected):
             return [obj]
         kind = obj.get("type")
         if kind is None and obj.get("status") == "no data yet":
-            return [Skip("no_data_yet", "the server has had no update yet")]
+            return [Rejected("no_data_yet", "the server has had no update yet")]
         if kind is None:
             keys = sorted(obj)[:8]
-            return [Skip("missing_field", f"'type' is required (sensing_update); keys: {keys}")]
+            return [Rejected("missing_field", f"'type' is required (sensing_update); keys: {keys}")]
         if kind != "sensing_update":
-            return [Skip("unexpected_type", f"type {kind!r:.40}; expected 'sensing_update'")]
+            return [Rejected("unexpected_type", f"type {kind!r:.40}; expected 'sensing_update'")]
         return self.update(obj)
 
-    def message(self, data: bytes | str) -> list[Item | Skip]:
+    def message(self, data: bytes | str) -> list[Item | Rejected]:
         """A text frame of ``/ws/sensing``."""
         obj = _load(data)
-        if isinstance(obj, Skip):
+        if isinstance(obj, Rejected):
             return [obj]
         kind = obj.get("type")
         if kind == "sensing_update":
@@ -119,40 +114,40 @@ class SensingDecoder:
         if kind == "edge_vitals":
             return self.edge_vitals(obj)
         if kind == "wasm_event":
-            return [Skip("wasm_event", f"node {obj.get('node_id')!r:.20}")]
-        return [Skip("unknown_type", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")]
+            return [Rejected("wasm_event", f"node {obj.get('node_id')!r:.20}")]
+        return [Rejected("unknown_type", f"type {kind!r:.40} with keys {sorted(obj)[:8]}")]
 
-    def update(self, obj: dict[str, Any]) -> list[Item | Skip]:
+    def update(self, obj: dict[str, Any]) -> list[Item | Rejected]:
         """A ``sensing_update`` object: its frames (or skips), and presence/vitals if new."""
         taken = self.parser.updates
         frames = self.parser.sensing_update(obj)
         if self.parser.updates == taken:  # a repeat, or a broken tick/timestamp/nodes
-            if frames and isinstance(frames[0], Skip) and frames[0].reason == "duplicate_tick":
+            if frames and isinstance(frames[0], Rejected) and frames[0].reason == "duplicate_tick":
                 self.duplicates += 1
                 return []
             return [*frames]
-        out: list[Item | Skip] = [*frames]
+        out: list[Item | Rejected] = [*frames]
         ts = float(obj["timestamp"])  # checked by the parser
         for wanted, make in ((self.presence, _classification), (self.vitals, _vital_signs)):
             if not wanted:
                 continue
             try:
                 item = make(obj, ts)
-            except _Drift as drift:
-                out.append(Skip(drift.reason, f"tick {obj['tick']}: {drift.detail}"))
+            except Rejected as drift:
+                out.append(Rejected(drift.reason, f"tick {obj['tick']}: {drift.detail}"))
                 continue
             if item is not None:
                 out.append(item)
         return out
 
-    def edge_vitals(self, obj: dict[str, Any]) -> list[Item | Skip]:
+    def edge_vitals(self, obj: dict[str, Any]) -> list[Item | Rejected]:
         """An ``edge_vitals`` object: ``Vitals`` and, if it reports presence, ``Presence``."""
         if not (self.vitals or self.presence):
             return []
         vitals = self.parser.edge_vitals(obj)
-        if isinstance(vitals, Skip):
+        if isinstance(vitals, Rejected):
             return [vitals]
-        out: list[Item | Skip] = [vitals] if self.vitals else []
+        out: list[Item | Rejected] = [vitals] if self.vitals else []
         if self.presence and vitals.presence is not None:
             if not vitals.presence:
                 level = "absent"
@@ -176,17 +171,19 @@ class SensingDecoder:
 def _classification(obj: dict[str, Any], ts: float) -> Presence:
     cls = _object(obj, "classification")
     if cls is None:
-        raise _Drift("missing_field", "'classification' is required")
+        raise Rejected("missing_field", "'classification' is required")
     present = cls.get("presence")
     if present is None:
-        raise _Drift("missing_field", f"'classification.presence' is required; keys {sorted(cls)}")
+        raise Rejected(
+            "missing_field", f"'classification.presence' is required; keys {sorted(cls)}"
+        )
     if not isinstance(present, bool):
         got = type(present).__name__
-        raise _Drift("bad_type", f"'classification.presence' must be a boolean; got {got}")
+        raise Rejected("bad_type", f"'classification.presence' must be a boolean; got {got}")
     level = cls.get("motion_level", "")
     if not isinstance(level, str):
         got = type(level).__name__
-        raise _Drift("bad_type", f"'classification.motion_level' must be a string; got {got}")
+        raise Rejected("bad_type", f"'classification.motion_level' must be a string; got {got}")
     persons = obj.get("estimated_persons")
     return Presence(
         ts=ts,

@@ -11,7 +11,6 @@ from posecog.nodes.csi.esp32 import (
     MAGIC_CSI,
     CsiPacket,
     OtherPacket,
-    PacketError,
     VitalsPacket,
     amplitude,
     decode_iq,
@@ -20,6 +19,7 @@ from posecog.nodes.csi.esp32 import (
     lltf56,
     parse_packet,
 )
+from posecog.nodes.rejection import Rejected
 from tests.conftest import EXCERPT_A
 
 
@@ -83,7 +83,7 @@ def test_real_packet_amplitudes_by_hand():
 
 
 def test_lltf56_needs_56_bins():
-    with pytest.raises(PacketError) as err:
+    with pytest.raises(Rejected) as err:
         lltf56(np.zeros(40, np.float32))
     assert err.value.reason == "too_few_subcarriers"
 
@@ -121,7 +121,7 @@ def test_sibling_packets_are_returned_untouched():
     ],
 )
 def test_garbled_packets_raise_with_a_reason(data, reason):
-    with pytest.raises(PacketError) as err:
+    with pytest.raises(Rejected) as err:
         parse_packet(data)
     assert err.value.reason == reason
 

@@ -14,17 +14,17 @@ from posecog.nodes.csi.recording import (
     MALFORMED,
     NO_FRAME_REASONS,
     RecordingParser,
-    Skip,
     read_recording,
 )
 from posecog.nodes.items import CsiFrame, Vitals
+from posecog.nodes.rejection import Rejected
 from tests.conftest import EXCERPT_A, EXCERPT_B
 
 
 def by_kind(entries):
     frames = [e.value for e in entries if isinstance(e.value, CsiFrame)]
     vitals = [e.value for e in entries if isinstance(e.value, Vitals)]
-    skips = Counter(e.value.reason for e in entries if isinstance(e.value, Skip))
+    skips = Counter(e.value.reason for e in entries if isinstance(e.value, Rejected))
     return frames, vitals, skips
 
 
@@ -171,7 +171,7 @@ def test_variant_c_dedupes_and_skips_vitals_updates(tmp_path):
 
 def test_edge_vitals_before_any_update_has_no_time():
     (skip,) = RecordingParser().parse(b'{"type": "edge_vitals", "node_id": 1}', 1)
-    assert isinstance(skip, Skip) and skip.reason == "no_timestamp" and skip.malformed
+    assert isinstance(skip, Rejected) and skip.reason == "no_timestamp" and skip.reason in MALFORMED
 
 
 def test_gzip_is_opened_transparently(tmp_path):
@@ -188,7 +188,7 @@ def test_cut_off_gzip_ends_with_a_read_error(tmp_path):
     gz.write_bytes(data[: len(data) // 2])
     entries = list(read_recording(gz))
     frames, _, skips = by_kind(entries)
-    assert skips == {"read_error": 1} and isinstance(entries[-1].value, Skip)
+    assert skips == {"read_error": 1} and isinstance(entries[-1].value, Rejected)
     assert entries[-1].value.detail.startswith(f"line {entries[-1].line}: ")  # file named once
     assert "cut.jsonl.gz" not in entries[-1].value.detail
     assert 0 < len(frames) < 60
@@ -249,13 +249,15 @@ def test_bad_lines_are_counted_and_good_lines_still_come_through(tmp_path):
     (alone,) = RecordingParser().parse(good_a, 1)
     assert np.array_equal(frames[0].amplitude, alone.amplitude)
     assert all(
-        e.value.detail.startswith(f"line {e.line}:") for e in entries if isinstance(e.value, Skip)
+        e.value.detail.startswith(f"line {e.line}:")
+        for e in entries
+        if isinstance(e.value, Rejected)
     )
 
 
 def test_no_frame_reasons_are_not_malformed():
     assert not (MALFORMED & NO_FRAME_REASONS)
-    assert not Skip("feature_line").malformed
+    assert "feature_line" not in MALFORMED
 
 
 def test_a_few_thousand_lines_parse_well_under_a_second(tmp_path):
@@ -283,4 +285,4 @@ def test_mangled_lines_never_raise():
             else:
                 text[at:at] = rng.choice(inserts)
         values = RecordingParser().parse(bytes(text), 1)
-        assert values and all(isinstance(v, CsiFrame | Vitals | Skip) for v in values)
+        assert values and all(isinstance(v, CsiFrame | Vitals | Rejected) for v in values)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posecog.nodes.csi.esp32 import PacketError, encode_iq
+from posecog.nodes.csi.esp32 import encode_iq
 from posecog.nodes.csi.subcarriers import (
     HTLTF56_BINS,
     LLTF56_BINS,
-    NoSelection,
     select_amplitudes,
 )
+from posecog.nodes.rejection import Rejected
 
 
 def numbered(n_sub: int) -> bytes:
@@ -43,11 +43,11 @@ def test_lltf56_is_the_first_56_bins_of_any_frame_size() -> None:
 
 
 def test_frames_without_the_selection() -> None:
-    with pytest.raises(NoSelection) as e:
+    with pytest.raises(Rejected) as e:
         select_amplitudes(numbered(64), 64, "htltf56")
     assert e.value.reason == "no_htltf"
-    with pytest.raises(NoSelection) as e:
+    with pytest.raises(Rejected) as e:
         select_amplitudes(numbered(52), 52, "lltf56")
     assert e.value.reason == "too_few_subcarriers"
-    with pytest.raises(PacketError):
+    with pytest.raises(Rejected):
         select_amplitudes(numbered(64), 128, "htltf56")  # buffer shorter than it claims

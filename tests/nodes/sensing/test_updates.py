@@ -6,8 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from posecog.nodes.csi.recording import Skip
 from posecog.nodes.items import CsiFrame, Presence, Vitals
+from posecog.nodes.rejection import Rejected
 from posecog.nodes.sensing.updates import QUIET, SensingDecoder
 from tests.conftest import EXCERPT_B
 from tests.fakes.sensing_server import edge_vitals, updates_from_excerpt, wasm_event
@@ -15,8 +15,8 @@ from tests.fakes.sensing_server import edge_vitals, updates_from_excerpt, wasm_e
 
 def split(results):
     frames = [r for r in results if isinstance(r, CsiFrame)]
-    skips = Counter(r.reason for r in results if isinstance(r, Skip))
-    others = [r for r in results if not isinstance(r, CsiFrame | Skip)]
+    skips = Counter(r.reason for r in results if isinstance(r, Rejected))
+    others = [r for r in results if not isinstance(r, CsiFrame | Rejected)]
     return frames, skips, others
 
 
@@ -106,9 +106,9 @@ def renamed(obj, old, new):
 def test_drift_is_a_named_skip(body, reason):
     dec = SensingDecoder()
     out = dec.body(body)
-    (skip,) = [r for r in out if isinstance(r, Skip)]
+    (skip,) = [r for r in out if isinstance(r, Rejected)]
     assert not any(isinstance(r, CsiFrame) for r in out)
-    assert isinstance(skip, Skip) and skip.reason == reason and skip.detail
+    assert isinstance(skip, Rejected) and skip.reason == reason and skip.detail
     good = split(dec.body(json.dumps({**base(), "tick": 999})))[0]
     assert len(good) == 1  # a later good update still comes through
 
