@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -152,6 +152,37 @@ async def _close(closer: Reader[Any] | Writer[Any]) -> None:
         await asyncio.wait_for(closer.close(), CLOSE_TIMEOUT)
 
 
+async def _supervise(
+    link: _Link,
+    conn: Reader[Any] | Writer[Any],
+    observer: abc.ObserverBase[Any],
+    session: Callable[[], Awaitable[bool]],
+) -> None:
+    """The kernel's loop around one connection: run ``session`` (connect, then read or write)
+    until it says it is done (complete), reconnecting with backoff whenever it raises
+    ``NotConnected``; a ``RuntimeFailure`` ends the stream with an error, a cancellation
+    closes. The connection is closed on every way out."""
+    try:
+        while True:
+            try:
+                if await session():
+                    link.gauges["state"] = "closed"
+                    await _close(conn)
+                    observer.on_completed()
+                    return
+            except NotConnected as exc:
+                await _close(conn)
+                await asyncio.sleep(link.down(exc.reason))
+    except RuntimeFailure as exc:
+        link.fatal(exc)
+        await _close(conn)
+        observer.on_error(exc)
+    except asyncio.CancelledError:
+        link.gauges.update(state="closed", up=False)
+        await _close(conn)
+        raise
+
+
 def reader_source(
     ctx: BuildContext,
     open_reader: Callable[[], Reader[T]],
@@ -171,28 +202,17 @@ def reader_source(
             if hasattr(reader, "emit"):
                 reader.emit = observer.on_next
             link = _Link(ctx, "source", address, policy)
-            try:
-                while True:
-                    try:
-                        link.up(await reader.connect())
-                        while True:
-                            for item in await reader.read():
-                                observer.on_next(item)
-                    except NotConnected as exc:
-                        await _close(reader)
-                        await asyncio.sleep(link.down(exc.reason))
-            except EndOfInput:
-                link.gauges["state"] = "closed"
-                await _close(reader)
-                observer.on_completed()
-            except RuntimeFailure as exc:
-                link.fatal(exc)
-                await _close(reader)
-                observer.on_error(exc)
-            except asyncio.CancelledError:
-                link.gauges.update(state="closed", up=False)
-                await _close(reader)
-                raise
+
+            async def session() -> bool:
+                link.up(await reader.connect())
+                try:
+                    while True:
+                        for item in await reader.read():
+                            observer.on_next(item)
+                except EndOfInput:
+                    return True
+
+            await _supervise(link, reader, observer, session)
 
         return ctx.io.spawn(run, name=f"source:{ctx.node_id}")
 
@@ -238,33 +258,20 @@ def writer_sink(
             async def run() -> None:
                 writer = open_writer()
                 link = _Link(ctx, "sink", address, policy)
-                try:
+
+                async def session() -> bool:
+                    link.up(await writer.connect())
                     while True:
-                        try:
-                            link.up(await writer.connect())
-                            while True:
-                                while pending:
-                                    await writer.write(pending[0])
-                                    pending.popleft()
-                                if state["done"]:
-                                    link.gauges["state"] = "closed"
-                                    await _close(writer)
-                                    observer.on_completed()
-                                    return
-                                wake.clear()
-                                if not pending and not state["done"]:
-                                    await wake.wait()
-                        except NotConnected as exc:
-                            await _close(writer)
-                            await asyncio.sleep(link.down(exc.reason))
-                except RuntimeFailure as exc:
-                    link.fatal(exc)
-                    await _close(writer)
-                    observer.on_error(exc)
-                except asyncio.CancelledError:
-                    link.gauges.update(state="closed", up=False)
-                    await _close(writer)
-                    raise
+                        while pending:
+                            await writer.write(pending[0])
+                            pending.popleft()
+                        if state["done"]:
+                            return True
+                        wake.clear()
+                        if not pending:
+                            await wake.wait()
+
+                await _supervise(link, writer, observer, session)
 
             task = ctx.io.spawn(run, name=f"sink:{ctx.node_id}")
             sub = source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)
