@@ -4,7 +4,7 @@ RxPY has no backpressure and its ``observe_on`` queue is unbounded, so a fast so
 memory; the hop bounds it with an explicit policy:
 
 * ``block``: the producer waits while the queue is full, so nothing is lost (replay).
-* ``latest``: the oldest waiting item is dropped and counted (``hop_overflow``) so the graph
+* ``latest``: the oldest waiting item is dropped and counted (``overflow``) so the graph
   always works on fresh data (live sensing).
 
 The consumer side is drained by a ``PipelineLoop`` on its single thread; completion and errors

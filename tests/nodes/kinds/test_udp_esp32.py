@@ -191,7 +191,7 @@ def test_poses_from_udp_equal_poses_from_replay() -> None:
             atol=1e-6,
             rtol=0,
         )
-    assert not live.rt.services.metrics.nodes["udp"].drops.get("hop_overflow")
+    assert not live.rt.services.metrics.nodes["udp"].drops.get("overflow")
     assert live.drops == {"compressed_csi_packet": 1, "features_packet": 24}
     assert live.gauges["seq_gaps"] == 0 and live.gauges["frames"] == 551
     assert not [e for e in live.events if e.level == "warn"]
