@@ -102,14 +102,15 @@ def build(config: HttpPollConfig, ctx: BuildContext) -> Observable[Item]:
 
     When the server cannot be reached (refused, timeout, cut-off answer, 5xx) the source
     reports ``source.down`` with the reason, retries with capped exponential backoff
-    (``backoff_min_s`` doubling to ``backoff_max_s``) and reports ``source.up`` with the
-    outage duration when it answers again. Answers that cannot be used are counted drops with
-    a rate-limited warning: ``unauthorized`` (401: check the token), ``host_rejected`` (421 or
-    400: Host header not allowed), ``http_status`` (another status), ``bad_json``,
-    ``missing_field``, ``bad_type``, ``bad_length`` (not 56 amplitudes), ``non_finite``,
-    ``unexpected_type``, ``body_too_large``; quietly: ``no_data_yet`` and ``no_amplitude``
-    (vitals-triggered updates). Gauges: ``polls``, ``duplicates``, ``last_tick``, ``up``,
-    ``outages``.
+    (``backoff_min_s`` doubling to ``backoff_max_s``, with ``backoff_jitter``) and reports
+    ``source.up`` with the outage duration when it answers again. Answers that cannot be
+    used are counted drops with a rate-limited warning: ``unauthorized`` (401: check the
+    token), ``host_rejected`` (421 or 400: Host header not allowed), ``http_status``
+    (another status), ``bad_json``, ``missing_field``, ``bad_type``, ``bad_length`` (not 56
+    amplitudes), ``non_finite``, ``unexpected_type``, ``body_too_large``; quietly:
+    ``no_data_yet`` and ``no_amplitude`` (vitals-triggered updates). Gauges: ``polls``,
+    ``duplicates``, ``last_tick`` and the kernel's connection gauges ``state``, ``up``,
+    ``connects``, ``outages``, ``down_s_total``.
     """
 
     return reader_source(ctx, lambda: _Poller(config, ctx), shown_url(config.url), retry_of(config))
