@@ -12,6 +12,7 @@ interval, and ``seq`` by the first pass's largest ``seq`` + 1, so both keep incr
 from __future__ import annotations
 
 import gzip
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -23,22 +24,50 @@ from posecog.nodes.rejection import Rejected
 
 from .recording import Entry, RecordingReader
 
-__all__ = ["RecordingFrames", "first_line"]
+__all__ = ["FORMATS_READ", "RecordingFrames"]
 
 
-def first_line(path: Path, limit: int = 80) -> str:
-    """The first non-blank line of a text or gzip file, cut to ``limit`` characters."""
-    with path.open("rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
+#: What replay reads, for the message of a file that gave no frame (INTERFACES §5).
+FORMATS_READ = (
+    "Replay reads JSONL recordings of RuView's tools, optionally gzip-compressed: raw ESP32 "
+    "packets (variant A, 'raw_csi' lines), amplitude frames (variant B, 'subcarriers' lists) "
+    "and sensing-server dumps (variant C, 'sensing_update' lines)"
+)
+
+
+def _first_line(path: Path) -> str:
+    """The first non-blank line of a text or gzip file, whole; "" when there is none."""
     try:
+        with path.open("rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
         with gzip.open(path, "rb") if gz else path.open("rb") as f:
             for line in f:
                 if line.strip():
-                    text = line.decode("utf-8", "replace").strip()
-                    return text[:limit] + ("..." if len(text) > limit else "")
+                    return line.decode("utf-8", "replace").strip()
     except (OSError, EOFError):
         pass
     return ""
+
+
+def _known_other_format(line: str) -> str | None:
+    """What a first line is when it is a known JSONL format that replay does not read."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    if {"csi", "kp"} <= obj.keys():
+        return (
+            "camera-paired training data ('csi' windows with 'kp' keypoints), which "
+            "'cog-pose-estimation evaluate' and 'train' read, not replay"
+        )
+    if obj.get("type") == "raw_csi" and isinstance(obj.get("timestamp"), str):
+        return (
+            "'raw_csi' lines with an ISO-8601 'timestamp', as scripts/record-csi-udp.py writes "
+            "them (variant A-legacy), which replay does not read"
+        )
+    return None
 
 
 class RecordingFrames:
@@ -60,6 +89,8 @@ class RecordingFrames:
         #: Frames given, lines of the file (first pass), finished passes, skips by reason.
         self.frames = self.lines = self.passes = 0
         self.skipped: Counter[str] = Counter()
+        #: ``reason: detail`` of the first line that gave no frame (for ``why_nothing``).
+        self.first_skip: str | None = None
         self._stopped = False
         self._reader = RecordingReader(self.path)
         self._entries: Iterator[Entry] = iter(self._reader)
@@ -119,13 +150,20 @@ class RecordingFrames:
                 f"{name}: none of its frames is of the selected nodes {keep} ({n} frames of "
                 f"other nodes skipped); widen or remove the replay's 'nodes'"
             )
+        lines = f"{self.lines} line" + ("s" if self.lines != 1 else "")
         reasons = ", ".join(f"{r} {n}" for r, n in self.skipped.most_common(4))
+        if len(self.skipped) > 4:
+            reasons += ", ..."
+        line = _first_line(self.path)
+        cut = line[:80] + ("..." if len(line) > 80 else "")
+        other = _known_other_format(line)
+        looks = f"; it looks like {other}" if other else ""
+        # the first line already shows what a line that is not JSON looks like
+        first = self.first_skip if set(self.skipped) != {"bad_json"} else None
+        first = f"; the first skipped: {first:.160}" if first else ""
         return (
-            f"{name}: no CSI frame in {self.lines} lines (skipped: {reasons}); the first line "
-            f"reads {first_line(self.path)!r}. Replay reads JSONL recordings of RuView's tools, "
-            "optionally gzip-compressed: raw ESP32 packets (variant A, 'raw_csi' lines), "
-            "amplitude frames (variant B, 'subcarriers' lists) and sensing-server dumps "
-            "(variant C, 'sensing_update' lines)"
+            f"{name}: no CSI frame in {lines} (skipped: {reasons}{first}); the first line "
+            f"reads {cut!r}{looks}. {FORMATS_READ}"
         )
 
     def close(self) -> None:
@@ -134,6 +172,8 @@ class RecordingFrames:
 
     def _skip(self, reason: str, detail: str) -> None:
         self.skipped[reason] += 1
+        if self.first_skip is None:
+            self.first_skip = f"{reason}: {detail}"
         self.on_skip(reason, detail)
 
     def _track(self, frame: CsiFrame) -> CsiFrame:

@@ -54,8 +54,13 @@ __all__ = [
     "Entry",
     "RecordingParser",
     "RecordingReader",
+    "Skip",
     "read_recording",
 ]
+
+#: The former name of ``posecog.nodes.rejection.Rejected`` (the same class, not a second type),
+#: kept while callers move to the new name.
+Skip = Rejected
 
 #: Reasons of lines that are broken (the file is damaged or not what it claims to be).
 MALFORMED = frozenset(

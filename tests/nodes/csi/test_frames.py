@@ -46,3 +46,47 @@ def test_loop_over_a_file_without_frames_ends(tmp_path):
     assert list(frames) == []
     assert frames.skipped == {"feature_line": 1}
     frames.close()
+
+
+def _nothing(path, **kwargs):
+    frames = RecordingFrames(path, **kwargs)
+    assert list(frames) == []
+    frames.close()
+    return frames.why_nothing()
+
+
+def test_why_nothing_is_none_when_frames_came_out():
+    frames = RecordingFrames(EXCERPT_A)
+    assert list(frames)
+    frames.close()
+    assert frames.why_nothing() is None
+
+
+def test_why_nothing_tells_empty_filtered_and_foreign_files_apart(tmp_path):
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n")
+    assert _nothing(blank) == f"{blank} is empty: no line to replay"
+
+    assert "none of its frames is of the selected nodes [7]" in _nothing(EXCERPT_A, nodes=[7])
+
+    other = tmp_path / "other.json"
+    other.write_text('{"kind": "something else", "value": 1}\n' * 3)
+    why = _nothing(other)
+    assert why.startswith(f"{other}: no CSI frame in 3 lines (skipped: unknown_record 3; ")
+    assert "the first skipped: unknown_record: line 1: " in why
+    assert """the first line reads '{"kind": "something else", "value": 1}'""" in why
+    assert "'raw_csi' lines" in why and "'subcarriers' lists" in why and "'sensing_update'" in why
+
+
+def test_why_nothing_names_known_formats_that_replay_does_not_read(tmp_path):
+    paired = tmp_path / "x.paired.jsonl"
+    paired.write_text(json.dumps({"csi": [0.0] * 1120, "csi_shape": [56, 20], "kp": []}) + "\n")
+    assert "it looks like camera-paired training data" in _nothing(paired)
+    legacy = tmp_path / "legacy.jsonl"
+    line = {"type": "raw_csi", "timestamp": "2026-05-19T12:00:00.123Z", "iq_hex": "00"}
+    legacy.write_text(json.dumps(line) + "\n")
+    why = _nothing(legacy)
+    assert "no CSI frame in 1 line (" in why and "variant A-legacy" in why
+    long = tmp_path / "long.jsonl"
+    long.write_text(json.dumps({"x": "y" * 200}) + "\n")
+    assert """reads '{"x": "yyyy""" in _nothing(long) and "yyy...'" in _nothing(long)
