@@ -1,0 +1,74 @@
+"""Output items render themselves as events; ``OUTPUT_ITEMS`` is what registered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from posecog.graph.events import Event, to_json_line
+from posecog.nodes.events import OUTPUT_ITEMS, item_event
+from posecog.nodes.items import CsiFrame, CsiWindow, Pose, Presence, Vitals, output_item
+
+
+def test_the_output_items_are_those_that_render_themselves() -> None:
+    assert set(OUTPUT_ITEMS) == {Pose, Vitals, Presence}
+    assert all(callable(getattr(t, "event", None)) for t in OUTPUT_ITEMS)
+    assert CsiFrame not in OUTPUT_ITEMS and CsiWindow not in OUTPUT_ITEMS
+
+
+def test_registering_a_type_without_event_is_refused() -> None:
+    @dataclass
+    class Mute:
+        ts: float
+
+    with pytest.raises(TypeError, match="Mute has no event"):
+        output_item(Mute)
+    assert Mute not in OUTPUT_ITEMS
+
+
+def test_an_item_that_does_not_render_is_a_type_error() -> None:
+    frame = CsiFrame(1.0, 1, np.zeros(56, np.float32))
+    with pytest.raises(TypeError, match="no output event for CsiFrame"):
+        item_event(frame, 2.0)
+
+
+def test_a_pose_line_keeps_the_reference_fields_byte_for_byte() -> None:
+    kps = np.full((17, 2), 0.123456, np.float32)
+    pose = Pose(10.5, 2, kps, 0.812345, seq=7, ts_start=9.5, arrived=100.0, backend="numpy")
+    name, fields = pose.event(100.25, decimals=3)
+    line = to_json_line(Event(name, fields, "info", 1.0))
+    pair = "[0.123,0.123]"
+    assert line == (
+        '{"ts":1.0,"level":"info","event":"pose.frame","fields":{"tick":7,"n_persons":1,'
+        f'"persons":[{{"keypoints":[{",".join([pair] * 17)}],"confidence":0.8123}}],'
+        '"node_id":2,"ts_event":10.5,"ts_start":9.5,"latency_ms":250.0,"backend":"numpy"}}'
+    )
+    assert item_event(pose, 100.25, 3) == (name, fields)
+
+
+def test_vitals_and_presence_give_their_set_fields() -> None:
+    vitals = Vitals(5.0, 1, breathing_bpm=14.2, presence=True, extra={"rssi": -40.0})
+    assert vitals.event(6.0) == (
+        "vitals",
+        {
+            "node_id": 1,
+            "breathing_bpm": 14.2,
+            "presence": True,
+            "ts_event": 5.0,
+            "latency_ms": None,
+            "rssi": -40.0,
+        },
+    )
+    presence = Presence(5.0, 0, True, "present_still", arrived=5.5)
+    assert presence.event(6.0) == (
+        "presence",
+        {
+            "node_id": 0,
+            "present": True,
+            "motion_level": "present_still",
+            "ts_event": 5.0,
+            "latency_ms": 500.0,
+        },
+    )
