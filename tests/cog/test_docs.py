@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from posecog.cog.docs import render_kind, render_kind_list
 from posecog.nodes.registry import default_registry
 
@@ -31,3 +34,34 @@ def test_kind_list_columns_line_up() -> None:
         at = header.index(column)
         for row in rows:  # every cell of a column starts where its heading does
             assert row[at - 1] == " " and row[at] != " ", (column, row)
+
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def test_the_docs_point_at_node_kinds_that_exist() -> None:
+    """``cog-pose-estimation nodes KIND`` is where a kind's options and drop reasons live: every
+    such pointer in the docs must name a registered kind."""
+    registry = default_registry()
+    named = {
+        (doc.name, kind)
+        for doc in DOCS
+        for kind in re.findall(r"cog-pose-estimation nodes ([a-z][a-z0-9_]*)\b", doc.read_text())
+    }
+    assert named  # the pattern still finds the pointers
+    assert [(doc, kind) for doc, kind in sorted(named) if kind not in registry.names()] == []
+
+
+def test_the_live_doc_keeps_no_hand_kept_table_of_a_kind() -> None:
+    """Each node kind's section of docs/live.md points at the generated docs of the kind and
+    holds no table (of options, drop reasons, ...): the node declaration is the one list."""
+    registry = default_registry()
+    text = (REPO / "docs" / "live.md").read_text()
+    sections = dict(re.findall(r"^## (\S+)\n(.*?)(?=^## |\Z)", text, re.M | re.S))
+    kinds = [name for name in sections if name in registry.names()]
+    assert {"udp_esp32", "http_poll", "ws_sensing"} <= set(kinds)
+    for kind in kinds:
+        body = sections[kind]
+        assert f"`cog-pose-estimation nodes {kind}`" in body, kind
+        assert not re.search(r"^\|.*\|\s*$", body, re.M), f"a table in the {kind} section"
