@@ -22,7 +22,7 @@ from pathlib import Path
 from posecog.nodes.items import CsiFrame
 from posecog.nodes.rejection import Rejected
 
-from .recording import Entry, RecordingReader
+from .recording import Entry, RecordingParser, RecordingReader
 
 __all__ = ["FORMATS_READ", "RecordingFrames"]
 
@@ -81,11 +81,14 @@ class RecordingFrames:
         nodes: Collection[int] | None = None,
         loop: bool = False,
         on_skip: Callable[[str, str], None] = lambda reason, detail: None,
+        on_nodes: Callable[[RecordingParser], None] = lambda parser: None,
     ) -> None:
         self.path = Path(path)
         self.keep = None if nodes is None else frozenset(nodes)
         self.loop = loop
         self.on_skip = on_skip
+        #: Called with the reader's parser when nodes of a variant C file turned stale/fresh.
+        self.on_nodes = on_nodes
         #: Frames given, lines of the file (first pass), finished passes, skips by reason.
         self.frames = self.lines = self.passes = 0
         self.skipped: Counter[str] = Counter()
@@ -116,6 +119,8 @@ class RecordingFrames:
             if self.passes == 0:
                 self.lines = entry.line
             value = entry.value
+            if self._reader.parser.transitions:
+                self.on_nodes(self._reader.parser)
             if isinstance(value, Rejected):
                 self._skip(value.reason, value.detail)
             elif not isinstance(value, CsiFrame):

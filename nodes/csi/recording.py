@@ -54,13 +54,8 @@ __all__ = [
     "Entry",
     "RecordingParser",
     "RecordingReader",
-    "Skip",
     "read_recording",
 ]
-
-#: The former name of ``posecog.nodes.rejection.Rejected`` (the same class, not a second type),
-#: kept while callers move to the new name.
-Skip = Rejected
 
 #: Reasons of lines that are broken (the file is damaged or not what it claims to be).
 MALFORMED = frozenset(
@@ -184,16 +179,38 @@ def _magic(obj: dict[str, Any]) -> int:
 # -- the parser -----------------------------------------------------------------------------
 
 
+#: Event time (s) a node listed in sensing updates may keep the same frame before it is
+#: stale: it stopped sending and the server still lists its last frame (for 10 s). Nodes
+#: send at 10-100 Hz, so 2 s without a new frame is no longer a pause.
+STALE_AFTER_S = 2.0
+
+
 class RecordingParser:
     """Turns lines into items or skips. Stateful only for variant C: the tick of the previous
-    ``sensing_update`` (dedupe) and its timestamp (for ``edge_vitals`` without one). Use one
-    parser per file, fed in line order."""
+    ``sensing_update`` (dedupe), its timestamp (for ``edge_vitals`` without one), and each
+    node's last frame. Use one parser per file, fed in line order.
 
-    def __init__(self) -> None:
+    Multi-node updates: the server rebuilds ``nodes[]`` on every packet of any node, listing
+    each node heard in the last 10 s with *that node's latest frame* (INTERFACES §9), so an
+    entry whose amplitudes equal the node's previous entry is that frame again, under a newer
+    timestamp: it is skipped as ``repeated_frame`` (quiet), and a node's frame comes once, with
+    the event time of the update that first carried it. A node whose frame stays the same for
+    ``stale_after_s`` of event time is *stale* until a new frame comes; each change is queued
+    in ``transitions`` (``("stale" | "fresh", node_id, ts)``) for the source to report.
+    """
+
+    def __init__(self, stale_after_s: float = STALE_AFTER_S) -> None:
         self._last_tick: int | None = None
         self._last_ts: float | None = None
         #: ``sensing_update`` objects taken (repeats and broken ones aside).
         self.updates = 0
+        self.stale_after_s = stale_after_s
+        #: Per node: its last frame's amplitudes and the event time it first came at.
+        self._frames: dict[int, tuple[FloatArray, float]] = {}
+        #: Nodes listed with a frozen frame for longer than ``stale_after_s``.
+        self.stale: set[int] = set()
+        #: Stale/fresh changes not yet taken by ``take_transitions``.
+        self.transitions: list[tuple[str, int, float]] = []
 
     def parse(
         self, text: bytes | str, line: int, complete: bool = True
@@ -276,8 +293,30 @@ class RecordingParser:
                 who = f"node {node.get('node_id')!r:.20}"
                 frames.append(Rejected(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
                 continue
-            frames.append(CsiFrame(ts, node_id, amp, seq=tick, n_subcarriers=n_sub))
+            frames.append(self._node_frame(ts, node_id, amp, tick, n_sub, prefix))
         return frames or [Rejected("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes")]
+
+    def _node_frame(
+        self, ts: float, node_id: int, amp: FloatArray, tick: int, n_sub: int, prefix: str
+    ) -> CsiFrame | Rejected:
+        """A node's entry of an update: its frame if new, else ``repeated_frame`` (and the
+        node turns stale once its frame has not changed for ``stale_after_s``)."""
+        previous = self._frames.get(node_id)
+        if previous is not None and np.array_equal(previous[0], amp):
+            if node_id not in self.stale and ts - previous[1] > self.stale_after_s:
+                self.stale.add(node_id)
+                self.transitions.append(("stale", node_id, ts))
+            return Rejected("repeated_frame", f"{prefix}tick {tick} node {node_id}")
+        self._frames[node_id] = (amp, ts)
+        if node_id in self.stale:
+            self.stale.discard(node_id)
+            self.transitions.append(("fresh", node_id, ts))
+        return CsiFrame(ts, node_id, amp, seq=tick, n_subcarriers=n_sub)
+
+    def take_transitions(self) -> list[tuple[str, int, float]]:
+        """The stale/fresh changes since the last call."""
+        out, self.transitions = self.transitions, []
+        return out
 
     def edge_vitals(self, obj: dict[str, Any], where: str = "") -> Vitals | Rejected:
         """One ``edge_vitals`` object; stamped with its own ``timestamp`` or else the time of

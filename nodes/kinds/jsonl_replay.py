@@ -33,6 +33,7 @@ from posecog.nodes.csi.frames import RecordingFrames
 from posecog.nodes.csi.recording import MALFORMED
 from posecog.nodes.items import CsiFrame
 from posecog.nodes.registry import registry
+from posecog.nodes.sensing.live import report_nodes
 
 __all__ = ["JsonlReplayConfig", "build"]
 
@@ -144,7 +145,11 @@ class _Replay:
     def start(self) -> abc.DisposableBase:
         try:
             self._frames = RecordingFrames(
-                self.path, nodes=self.config.nodes, loop=self.config.loop, on_skip=self._skip
+                self.path,
+                nodes=self.config.nodes,
+                loop=self.config.loop,
+                on_skip=self._skip,
+                on_nodes=lambda parser: report_nodes(self.ctx, parser, self.path.name),
             )
         except OSError as exc:
             self.observer.on_error(RuntimeFailure(f"{self.ctx.node_id}: cannot read: {exc}"))

@@ -20,11 +20,12 @@ from pydantic import Field, model_validator
 from posecog.graph.connection import NotConnected, Retry
 from posecog.graph.context import BuildContext
 from posecog.graph.node import NodeConfig
+from posecog.nodes.csi.recording import RecordingParser
 from posecog.nodes.rejection import Rejected
 
 from .updates import QUIET, Item, SensingDecoder
 
-__all__ = ["LiveSourceConfig", "SensingReader", "retry_of", "shown_url"]
+__all__ = ["LiveSourceConfig", "SensingReader", "report_nodes", "retry_of", "shown_url"]
 
 
 class LiveSourceConfig(NodeConfig):
@@ -94,6 +95,7 @@ class SensingReader:
                 items.append(replace(result, arrived=now))
         self.gauges["duplicates"] = self.decoder.duplicates
         self.gauges["last_tick"] = self.decoder.last_tick
+        report_nodes(self.ctx, self.decoder.parser, self.shown_url)
         return items
 
     def drop(self, reason: str, detail: str, warn: bool = True) -> None:
@@ -107,6 +109,19 @@ class SensingReader:
     def lost(self, exc: BaseException) -> NotConnected:
         """The kernel's ``NotConnected`` for an exception of the client library (redacted)."""
         return NotConnected(self.redact(f"{type(exc).__name__}: {exc}"))
+
+
+def report_nodes(ctx: BuildContext, parser: RecordingParser, where: str) -> None:
+    """Report the nodes that turned stale (listed with a frozen frame: they stopped sending)
+    or fresh again since the last call, once each, and keep ``stale_nodes`` in the stats."""
+    changes = parser.take_transitions()
+    for what, node_id, ts in changes:
+        fields = {"node_id": node_id, "ts_event": ts, "source": where}
+        if what == "stale":
+            fields["stale_after_s"] = parser.stale_after_s
+        ctx.emit(f"node.{what}", fields, "warn" if what == "stale" else "info")
+    if changes or "stale_nodes" not in ctx.metrics.gauges:
+        ctx.metrics.gauges["stale_nodes"] = sorted(parser.stale)
 
 
 def retry_of(config: LiveSourceConfig) -> Retry:

@@ -37,7 +37,7 @@ __all__ = ["QUIET", "Item", "SensingDecoder"]
 Item = CsiFrame | Vitals | Presence
 
 #: Rejected reasons of normal operation: counted without a warning.
-QUIET = frozenset({"no_data_yet", "no_amplitude", "wasm_event"})
+QUIET = frozenset({"no_data_yet", "no_amplitude", "wasm_event", "repeated_frame"})
 
 #: Extra ``vital_signs`` fields kept in ``Vitals.extra``.
 _VITAL_EXTRAS = ("breathing_confidence", "heartbeat_confidence", "signal_quality")

@@ -70,6 +70,37 @@ def updates_from_excerpt(
     return out
 
 
+#: How long the server keeps listing a node after its last frame (s).
+NODE_LISTED_S = 10.0
+
+
+def multinode_updates(
+    frames: list[tuple[float, int, list[float]]], *, first_tick: int = 1
+) -> list[dict[str, Any]]:
+    """SensingUpdates built the way RuView's server builds them (INTERFACES §9): one update on
+    every frame of any node (``frames``: ``(ts, node_id, amplitudes)`` in time order), its
+    ``nodes[]`` listing every node heard in the last 10 s with *that node's latest frame*; so a
+    node's frame reappears, unchanged, in the updates of the other nodes' frames, and a node
+    that stopped stays listed with its frozen frame for 10 s."""
+    latest: dict[int, tuple[float, list[float]]] = {}
+    out: list[dict[str, Any]] = []
+    for k, (ts, node_id, amps) in enumerate(frames):
+        latest[node_id] = (ts, amps)
+        update = _update(first_tick + k, ts, node_id, amps, k)
+        update["nodes"] = [
+            {**update["nodes"][0], "node_id": n, "amplitude": a}
+            for n, (seen, a) in sorted(latest.items())
+            if ts - seen <= NODE_LISTED_S
+        ]
+        update["node_features"] = [
+            {"node_id": n, "last_seen_ms": round((ts - seen) * 1000)}
+            for n, (seen, _a) in sorted(latest.items())
+            if ts - seen <= NODE_LISTED_S
+        ]
+        out.append(update)
+    return out
+
+
 def _update(tick: int, ts: float, node_id: int, amps: list[float], k: int) -> dict[str, Any]:
     return {
         "type": "sensing_update",

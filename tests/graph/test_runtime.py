@@ -267,11 +267,12 @@ def test_timed_actions_of_the_pipeline_thread_wait_on_the_io_loop_and_run_on_it(
     assert not sched.thread or not sched.thread.is_alive()
 
 
-def _run_threads() -> set[str]:
+def _run_threads(before: set[threading.Thread] = frozenset()) -> set[str]:  # type: ignore[assignment]
+    """Names of the run threads alive now that were not alive ``before``."""
     return {
         t.name
         for t in threading.enumerate()
-        if t.name in ("pipeline", "io") or t.name.startswith("source:")
+        if t not in before and (t.name in ("pipeline", "io") or t.name.startswith("source:"))
     }
 
 
@@ -304,12 +305,13 @@ def test_every_exit_path_closes_everything_and_leaves_no_thread(tmp_path: Path, 
     text += "  - {id: out, type: fragile, inputs: [src]}\n"
     spec, problems = lint_file(tmp_path / "p.yaml", reg, text=text)
     assert problems == []
+    before = set(threading.enumerate())
     rt = Runtime(spec, reg, EventStream(), stats_interval=0)
     if how == "stopped":
         threading.Timer(0.3, rt.stop).start()
     assert rt.run() == (0 if how in ("completed", "stopped") else 1)
     assert closed == ["pipeline"]  # close callbacks ran once, on the pipeline thread
-    assert _run_threads() == set()
+    assert _run_threads(before) == set()
 
 
 def test_an_unwritable_event_stream_ends_the_run_with_exit_1(tmp_path: Path) -> None:
@@ -324,10 +326,11 @@ def test_an_unwritable_event_stream_ends_the_run_with_exit_1(tmp_path: Path) -> 
     text = "name: t\nnodes:\n  - {id: src, type: count, config: {n: 1000000000}}\n"
     text += "  - {id: out, type: collect, inputs: [src], config: {name: full}}\n"
     spec, _ = lint_file(tmp_path / "p.yaml", reg, text=text)
+    before = set(threading.enumerate())
     rt = Runtime(spec, reg, EventStream(Full()), stats_interval=0)  # type: ignore[arg-type]
     assert rt.run() == 1
     assert rt.failure == "cannot write events: No space left on device"
-    assert _run_threads() == set()
+    assert _run_threads(before) == set()
 
 
 def test_a_bug_escaping_a_node_ends_the_run_with_its_traceback(

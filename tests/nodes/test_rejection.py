@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from posecog.nodes.csi import recording
 from posecog.nodes.rejection import Rejected
 
 
@@ -26,7 +25,3 @@ def test_rejections_compare_and_hash_by_reason_and_detail() -> None:
 def test_field_readers_raise_it_and_callers_may_catch_value_error() -> None:
     with pytest.raises(ValueError, match="truncated"):
         raise Rejected("truncated", "4 bytes")
-
-
-def test_the_former_name_is_the_same_class() -> None:
-    assert recording.Skip is Rejected
