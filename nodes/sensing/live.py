@@ -82,7 +82,9 @@ class SensingReader:
         self.decoder = SensingDecoder(presence=config.presence, vitals=config.vitals)
         self.secrets: list[str] = []
         self.gauges = ctx.metrics.gauges
-        self.gauges.update({"duplicates": 0, "last_tick": None})
+        self.gauges.update({"duplicates": 0, "last_tick": None, "source_stale": False})
+        self._seen = 0  # updates taken by the decoder, at the last delivery
+        self._fresh_at: float | None = None  # processing time of the last new update
 
     def deliver(self, results: Iterable[Item | Rejected]) -> list[Item]:
         """The items of decoded results (stamped ``arrived``); skips are counted."""
@@ -96,7 +98,35 @@ class SensingReader:
         self.gauges["duplicates"] = self.decoder.duplicates
         self.gauges["last_tick"] = self.decoder.last_tick
         report_nodes(self.ctx, self.decoder.parser, self.shown_url)
+        self._watch_source()
         return items
+
+    def _watch_source(self) -> None:
+        """A server whose updates stop changing (``/latest`` answering the same update, or
+        the WS rebroadcast saying ``esp32:offline``) is a stale source, reported once as
+        ``source.stale`` after ``STALE_SOURCE_S`` and as ``source.fresh`` when updates change
+        again: not as a stream of duplicates."""
+        now = self.ctx.now()
+        new = self.decoder.parser.updates != self._seen
+        self._seen = self.decoder.parser.updates
+        if new and not self.decoder.offline:
+            if self.gauges["source_stale"]:
+                self.gauges["source_stale"] = False
+                stale_s = round(now - (self._fresh_at or now), 3)
+                self.ctx.emit("source.fresh", {"url": self.shown_url, "stale_s": stale_s})
+            self._fresh_at = now
+            return
+        if self._fresh_at is None:
+            self._fresh_at = now  # nothing new yet: count from the first answer
+        if not self.gauges["source_stale"] and now - self._fresh_at > STALE_SOURCE_S:
+            self.gauges["source_stale"] = True
+            why = "esp32:offline" if self.decoder.offline else "updates stopped changing"
+            fields = {
+                "url": self.shown_url,
+                "reason": why,
+                "since_s": round(now - self._fresh_at, 3),
+            }
+            self.ctx.emit("source.stale", fields, "warn")
 
     def drop(self, reason: str, detail: str, warn: bool = True) -> None:
         self.ctx.drop(reason, f"{self.shown_url}: {self.redact(detail)}", warn=warn)
@@ -109,6 +139,11 @@ class SensingReader:
     def lost(self, exc: BaseException) -> NotConnected:
         """The kernel's ``NotConnected`` for an exception of the client library (redacted)."""
         return NotConnected(self.redact(f"{type(exc).__name__}: {exc}"))
+
+
+#: Processing time (s) a server may go on answering without a new update before it is a stale
+#: source (its nodes stopped: the server repeats its last update).
+STALE_SOURCE_S = 2.0
 
 
 def report_nodes(ctx: BuildContext, parser: RecordingParser, where: str) -> None:

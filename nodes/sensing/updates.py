@@ -83,6 +83,8 @@ class SensingDecoder:
         self.parser = RecordingParser()
         #: Updates that repeated the previous tick.
         self.duplicates = 0
+        #: The last update taken said ``source: "esp32:offline"`` (no frame for 5 s).
+        self.offline = False
 
     @property
     def last_tick(self) -> int | None:
@@ -126,6 +128,7 @@ class SensingDecoder:
                 self.duplicates += 1
                 return []
             return [*frames]
+        self.offline = obj.get("source") == "esp32:offline"
         out: list[Item | Rejected] = [*frames]
         ts = float(obj["timestamp"])  # checked by the parser
         for wanted, make in ((self.presence, _classification), (self.vitals, _vital_signs)):

@@ -136,3 +136,41 @@ def test_all_nodes_stopping_gives_no_stale_copies(registry, tmp_path):
     stale = [e.fields["node_id"] for e in run.events if e.event == "node.stale"]
     assert Counter(stale) == {1: 1, 2: 1}
     assert run.metrics.nodes["jsonl_replay"].gauges["stale_nodes"] == [1, 2]
+
+
+def _http(registry, monkeypatch, updates, until):
+    fake = FakeSensingServer(updates, repeat=1, no_data=0)
+    monkeypatch.setattr(http_poll, "TRANSPORT", fake.mock_transport())
+    config = {"url": fake.latest_url, "presence": False, "vitals": False, "backoff_jitter": 0}
+    return run_node("http_poll", config, registry=registry, until=until)
+
+
+def test_a_server_whose_updates_stop_changing_is_a_stale_source(registry, monkeypatch):
+    frames = node_frames(2)[:20]
+    run = _http(registry, monkeypatch, multinode_updates(frames), until=4.0)
+    (stale,) = [e for e in run.events if e.event == "source.stale"]
+    assert stale.level == "warn" and stale.fields["reason"] == "updates stopped changing"
+    # 20 updates, one a poll (40 ms): the last new one at 0.76 s, stale 2 s after it
+    assert 2.0 < stale.ts - 0.76 <= 2.1
+    assert run.metrics.nodes["http_poll"].gauges["source_stale"] is True
+    check_once(run.values, frames)
+
+
+def test_the_offline_rebroadcast_is_a_stale_source_then_fresh_again(registry, monkeypatch):
+    frames = node_frames(2)
+    updates = multinode_updates(frames[:20])
+    last = updates[-1]
+    offline = [  # the server's rebroadcast once no frame came for 5 s: new ticks, frozen nodes
+        {**last, "tick": last["tick"] + k, "timestamp": last["timestamp"] + 0.1 * k,
+         "source": "esp32:offline"}
+        for k in range(1, 71)
+    ]  # fmt: skip
+    back = multinode_updates(frames[20:], first_tick=offline[-1]["tick"] + 1)
+    everything = updates + offline + back
+    run = _http(registry, monkeypatch, everything, until=0.04 * (len(everything) + 2))
+    (stale,) = [e for e in run.events if e.event == "source.stale"]
+    assert stale.fields["reason"] == "esp32:offline"
+    (fresh,) = [e for e in run.events if e.event == "source.fresh"]
+    assert fresh.fields["stale_s"] > 2.0
+    assert run.metrics.nodes["http_poll"].gauges["source_stale"] is False
+    check_once(run.values, frames)  # no frozen frame given during the outage
