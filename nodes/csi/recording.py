@@ -211,6 +211,8 @@ class RecordingParser:
         self.stale: set[int] = set()
         #: Stale/fresh changes not yet taken by ``take_transitions``.
         self.transitions: list[tuple[str, int, float]] = []
+        #: ``edge_vitals`` without a time, waiting for the update they precede.
+        self._held: list[tuple[dict[str, Any], str]] = []
 
     def parse(
         self, text: bytes | str, line: int, complete: bool = True
@@ -240,7 +242,7 @@ class RecordingParser:
         if kind == "sensing_update":
             return [*self.sensing_update(obj, f"line {line}")]
         if kind == "edge_vitals":
-            return [self.edge_vitals(obj, f"line {line}")]
+            return [*self.edge_vitals(obj, f"line {line}")]
         if kind == "wasm_event":
             return [Rejected("wasm_event", f"line {line}")]
         if kind is None and isinstance(obj.get("subcarriers"), list):
@@ -256,7 +258,9 @@ class RecordingParser:
         """The tick of the last ``sensing_update`` taken (repeats and broken updates aside)."""
         return self._last_tick
 
-    def sensing_update(self, obj: dict[str, Any], where: str = "") -> list[CsiFrame | Rejected]:
+    def sensing_update(
+        self, obj: dict[str, Any], where: str = ""
+    ) -> list[CsiFrame | Vitals | Rejected]:
         """One ``sensing_update`` object (variant C line, or the live server's JSON).
 
         Gives one frame per node with amplitudes; ``[Rejected("duplicate_tick")]`` for a repeat of
@@ -281,7 +285,7 @@ class RecordingParser:
         # Taken before the nodes are read: a broken update is reported once, not per repeat.
         self._last_tick = tick
         self.updates += 1
-        frames: list[CsiFrame | Rejected] = []
+        frames: list[CsiFrame | Vitals | Rejected] = [*self.release(ts)]
         for node in nodes:
             if node.get("amplitude") == []:
                 continue
@@ -318,18 +322,43 @@ class RecordingParser:
         out, self.transitions = self.transitions, []
         return out
 
-    def edge_vitals(self, obj: dict[str, Any], where: str = "") -> Vitals | Rejected:
-        """One ``edge_vitals`` object; stamped with its own ``timestamp`` or else the time of
-        the last ``sensing_update`` seen (``no_timestamp`` skip before any)."""
+    def edge_vitals(self, obj: dict[str, Any], where: str = "") -> list[Vitals | Rejected]:
+        """One ``edge_vitals`` object. One with its own ``timestamp`` is given at once. The
+        server sends one without, *before* the update its packet triggers (INTERFACES §9), so
+        it is held and given, stamped with that update's time, just before the update's frames
+        (``release``); a second one held for the same node releases the first with the time of
+        the last update. Nothing is lost for want of a time: ``release_all`` at the end."""
         try:
-            return self._edge_vitals(obj)
+            if _opt_number(obj, "timestamp") is not None:
+                return [self._edge_vitals(obj, None)]
+            node = obj.get("node_id")
+            out: list[Vitals | Rejected] = []
+            if any(o.get("node_id") == node for o, _w in self._held):
+                out = self.release(self._last_ts)
+            self._held.append((obj, where))
+            return out
         except Rejected as bad:
-            return Rejected(bad.reason, f"{where}: {bad.detail}" if where else bad.detail)
+            return [Rejected(bad.reason, f"{where}: {bad.detail}" if where else bad.detail)]
 
-    def _edge_vitals(self, obj: dict[str, Any]) -> Vitals:
+    def release(self, ts: float | None) -> list[Vitals | Rejected]:
+        """The held ``edge_vitals``, stamped with ``ts`` (``no_timestamp`` when None)."""
+        out: list[Vitals | Rejected] = []
+        for obj, where in self._held:
+            try:
+                out.append(self._edge_vitals(obj, ts))
+            except Rejected as bad:
+                out.append(Rejected(bad.reason, f"{where}: {bad.detail}" if where else bad.detail))
+        self._held = []
+        return out
+
+    def release_all(self) -> list[Vitals | Rejected]:
+        """At the end of the input: what is still held, with the last update's time."""
+        return self.release(self._last_ts) if self._held else []
+
+    def _edge_vitals(self, obj: dict[str, Any], at: float | None) -> Vitals:
         ts = _opt_number(obj, "timestamp")
         if ts is None:
-            ts = self._last_ts
+            ts = at
         if ts is None:
             raise Rejected("no_timestamp", "edge_vitals before any sensing_update gives a time")
         rssi = _opt_number(obj, "rssi")
@@ -433,6 +462,8 @@ class RecordingReader:
                     continue
                 for value in parse(text, line, text.endswith(b"\n")):
                     yield Entry(line, value)
+            for value in self.parser.release_all():
+                yield Entry(line, value)
         except (OSError, EOFError, zlib.error) as exc:
             # "line N: ...", as every other skip: the reader of the skips names the file.
             yield Entry(line + 1, Rejected("read_error", f"line {line + 1}: {exc}"))

@@ -129,7 +129,7 @@ class SensingDecoder:
                 return []
             return [*frames]
         self.offline = obj.get("source") == "esp32:offline"
-        out: list[Item | Rejected] = [*frames]
+        out: list[Item | Rejected] = self._edge_items(frames)  # held edge vitals first
         ts = float(obj["timestamp"])  # checked by the parser
         for wanted, make in ((self.presence, _classification), (self.vitals, _vital_signs)):
             if not wanted:
@@ -144,14 +144,22 @@ class SensingDecoder:
         return out
 
     def edge_vitals(self, obj: dict[str, Any]) -> list[Item | Rejected]:
-        """An ``edge_vitals`` object: ``Vitals`` and, if it reports presence, ``Presence``."""
-        if not (self.vitals or self.presence):
-            return []
-        vitals = self.parser.edge_vitals(obj)
-        if isinstance(vitals, Rejected):
-            return [vitals]
-        out: list[Item | Rejected] = [vitals] if self.vitals else []
-        if self.presence and vitals.presence is not None:
+        """An ``edge_vitals`` object: held until the update it precedes (see
+        ``RecordingParser.edge_vitals``), then its items (``_edge_items``)."""
+        return self._edge_items(self.parser.edge_vitals(obj))
+
+    def _edge_items(self, results: list[Any]) -> list[Item | Rejected]:
+        """Edge ``Vitals`` as ``Vitals`` (if wanted) and, if they report presence,
+        ``Presence``; anything else as it is."""
+        out: list[Item | Rejected] = []
+        for vitals in results:
+            if not isinstance(vitals, Vitals):
+                out.append(vitals)
+                continue
+            if self.vitals:
+                out.append(vitals)
+            if not self.presence or vitals.presence is None:
+                continue
             if not vitals.presence:
                 level = "absent"
             elif vitals.motion is None:

@@ -426,10 +426,11 @@ class FakeSensingServer:
                 update = self.update(k)
                 self.ws_ticks.append(update["tick"])
                 text = json.dumps(update)
-                for _ in range(self.ws_repeat):
-                    conn.send(text)
+                # as the server does: the edge_vitals of a packet before the update it triggers
                 if self.edge_vitals_every and (k + 1) % self.edge_vitals_every == 0:
                     conn.send(json.dumps(edge_vitals(update)))
+                for _ in range(self.ws_repeat):
+                    conn.send(text)
                 if self.wasm_every and (k + 1) % self.wasm_every == 0:
                     conn.send(json.dumps(wasm_event(update)))
                 self._stopping.wait(self.ws_interval_s)

@@ -151,9 +151,10 @@ def test_variant_c_dedupes_and_skips_vitals_updates(tmp_path):
     ]
     assert all(f.n_subcarriers == 64 and f.rssi is None for f in frames)
     assert skips == {"duplicate_tick": 3, "no_amplitude": 1, "wasm_event": 1}
+    # edge_vitals (no timestamp) precede the update their packet triggers: that update's time
     assert vitals == [
         Vitals(
-            ts=100.05,
+            ts=100.1,
             node_id=1,
             breathing_bpm=14.0,
             heartrate_bpm=70.0,
@@ -169,9 +170,22 @@ def test_variant_c_dedupes_and_skips_vitals_updates(tmp_path):
     assert {e.line for e in entries if isinstance(e.value, CsiFrame) and e.value.seq == 10} == {1}
 
 
-def test_edge_vitals_before_any_update_has_no_time():
-    (skip,) = RecordingParser().parse(b'{"type": "edge_vitals", "node_id": 1}', 1)
+def test_edge_vitals_wait_for_the_update_they_precede_and_none_is_lost():
+    parser = RecordingParser()
+    assert parser.parse(b'{"type": "edge_vitals", "node_id": 1}', 1) == []  # held
+    (skip,) = parser.release_all()  # the input ended before any update gave a time
     assert isinstance(skip, Rejected) and skip.reason == "no_timestamp" and skip.reason in MALFORMED
+    assert parser.parse(b'{"type": "edge_vitals", "node_id": 1, "breathing_rate_bpm": 12}', 2) == []
+    line = json.dumps(update(5, 200.5, {1: [1.0] * 56})).encode()
+    vitals, frame = parser.parse(line, 3)
+    assert isinstance(vitals, Vitals) and vitals.ts == 200.5 and vitals.breathing_bpm == 12
+    assert isinstance(frame, CsiFrame) and frame.ts == 200.5
+    # a second one for the same node before any update: the first goes with the last time
+    parser.parse(b'{"type": "edge_vitals", "node_id": 1, "breathing_rate_bpm": 13}', 4)
+    (first,) = parser.parse(b'{"type": "edge_vitals", "node_id": 1, "breathing_rate_bpm": 14}', 5)
+    assert isinstance(first, Vitals) and first.ts == 200.5 and first.breathing_bpm == 13
+    (last,) = parser.release_all()
+    assert isinstance(last, Vitals) and last.breathing_bpm == 14
 
 
 def test_gzip_is_opened_transparently(tmp_path):

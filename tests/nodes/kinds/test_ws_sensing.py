@@ -44,7 +44,7 @@ def test_frames_vitals_and_presence_from_the_stream(registry, updates):
     assert run.gauges["duplicates"] == n and run.gauges["last_tick"] == updates[-1]["tick"]
     edge = [v for v in run.of_type(Vitals) if v.node_id == 1]
     assert len(edge) == n // 10 and edge[0].heartrate_bpm == 72.0
-    assert edge[0].ts == updates[9]["timestamp"]  # no timestamp: the last update's
+    assert edge[0].ts == updates[9]["timestamp"]  # no timestamp: the update it precedes
     assert len([v for v in run.of_type(Vitals) if v.node_id == 0]) == n  # vital_signs
     levels = {p.motion_level for p in run.of_type(Presence) if p.node_id == 1}
     assert levels <= {"present_still", "present_moving"} and levels

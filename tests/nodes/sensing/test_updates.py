@@ -125,18 +125,21 @@ def test_websocket_frames():
     dec = SensingDecoder()
     out = dec.message(json.dumps(updates[0])) + dec.message(json.dumps(updates[0]))
     ev = edge_vitals(updates[1])  # motion False: tick 2 is even -> motion True
-    out += dec.message(json.dumps({**ev, "motion": False}))
+    held = dec.message(json.dumps({**ev, "motion": False}))
+    assert held == []  # it precedes the update its packet triggers: it waits for it
+    out += dec.message(json.dumps(updates[1]))
     out += dec.message(json.dumps(wasm_event(updates[0])))
     out += dec.message('{"type": "pose_update", "persons": []}')
     out += dec.message("not json")
     frames, skips, others = split(out)
-    assert len(frames) == 1
+    assert len(frames) == 2
     assert skips == {"wasm_event": 1, "unknown_type": 1, "bad_json": 1}
     vitals = [o for o in others if isinstance(o, Vitals) and o.node_id == 1]
     presence = [o for o in others if isinstance(o, Presence) and o.node_id == 1]
-    assert vitals[0].ts == updates[0]["timestamp"]  # stamped with the last update's time
-    assert vitals[0].breathing_bpm == 15.0 and vitals[0].extra == {"rssi": -41.0}
-    assert presence == [Presence(updates[0]["timestamp"], 1, True, "present_still", 0.9, 1)]
+    ev_vitals = [v for v in vitals if v.extra]  # the edge vitals (rssi in extra)
+    assert ev_vitals[0].ts == updates[1]["timestamp"]  # stamped with the update it precedes
+    assert ev_vitals[0].breathing_bpm == 15.0 and ev_vitals[0].extra == {"rssi": -41.0}
+    assert Presence(updates[1]["timestamp"], 1, True, "present_still", 0.9, 1) in presence
 
 
 def test_flags_off_give_frames_only():
