@@ -201,6 +201,7 @@ class RecordingParser:
 
     def __init__(self, stale_after_s: float = STALE_AFTER_S) -> None:
         self._last_tick: int | None = None
+        self._last_key: object = None  # the tick, or (v1 server, no tick) the timestamp
         self._last_ts: float | None = None
         #: ``sensing_update`` objects taken (repeats and broken ones aside).
         self.updates = 0
@@ -272,17 +273,22 @@ class RecordingParser:
         """
         prefix = f"{where}: " if where else ""
         try:
-            tick = _integer(obj, "tick")
+            # The v1 Python server sends no tick: its timestamp tells repeats apart, and the
+            # node's sequence orders its frames.
+            tick = _integer(obj, "tick") if "tick" in obj else None
             ts = _number(obj, "timestamp")
             nodes = _field(obj, "nodes")
             if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
                 raise Rejected("bad_type", "'nodes' must be a list of objects")
         except Rejected as bad:
             return [Rejected(bad.reason, prefix + bad.detail)]
+        key = tick if tick is not None else ("timestamp", ts)
         self._last_ts = ts
-        if tick == self._last_tick:
-            return [Rejected("duplicate_tick", f"{prefix}tick {tick}")]
+        if key == self._last_key:
+            which = f"tick {tick}" if tick is not None else f"timestamp {ts}"
+            return [Rejected("duplicate_tick", f"{prefix}{which}")]
         # Taken before the nodes are read: a broken update is reported once, not per repeat.
+        self._last_key = key
         self._last_tick = tick
         self.updates += 1
         frames: list[CsiFrame | Vitals | Rejected] = [*self.release(ts)]
@@ -293,11 +299,12 @@ class RecordingParser:
                 amp = _amplitudes(_field(node, "amplitude"), "amplitude")
                 node_id = _integer(node, "node_id")
                 n_sub = _integer(node, "subcarrier_count", default=0)
+                seq = tick if tick is not None else _integer(node, "sequence", default=-1)
             except Rejected as bad:
                 who = f"node {node.get('node_id')!r:.20}"
                 frames.append(Rejected(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
                 continue
-            frames.append(self._node_frame(ts, node_id, amp, tick, n_sub, prefix))
+            frames.append(self._node_frame(ts, node_id, amp, seq, n_sub, prefix))
         return frames or [Rejected("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes")]
 
     def _node_frame(

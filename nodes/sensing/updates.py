@@ -137,7 +137,7 @@ class SensingDecoder:
             try:
                 item = make(obj, ts)
             except Rejected as drift:
-                out.append(Rejected(drift.reason, f"tick {obj['tick']}: {drift.detail}"))
+                out.append(Rejected(drift.reason, f"tick {obj.get('tick')}: {drift.detail}"))
                 continue
             if item is not None:
                 out.append(item)
@@ -179,10 +179,10 @@ class SensingDecoder:
         return out
 
 
-def _classification(obj: dict[str, Any], ts: float) -> Presence:
+def _classification(obj: dict[str, Any], ts: float) -> Presence | None:
     cls = _object(obj, "classification")
-    if cls is None:
-        raise Rejected("missing_field", "'classification' is required")
+    if cls is None:  # the v1 Python server sends none
+        return None
     present = cls.get("presence")
     if present is None:
         raise Rejected(

@@ -70,6 +70,37 @@ def updates_from_excerpt(
     return out
 
 
+def v1_updates_from_excerpt(path: Path, node_id: int = 1) -> list[dict[str, Any]]:
+    """The messages of RuView's v1 Python sensing server (``archive/v1/src/sensing/
+    ws_server.py``, INTERFACES §9) from a variant B recording: ``sensing_update`` with no
+    ``tick``, one node (the last that sent) with its ``sequence``, 56 amplitudes, ``freq_mhz``,
+    ``mean_amplitude`` and ``source_addr``; no classification or vital signs."""
+    out: list[dict[str, Any]] = []
+    for k, text in enumerate(path.read_text().splitlines()):
+        row = json.loads(text)
+        amps = row["subcarriers"]
+        node = {
+            "node_id": node_id,
+            "sequence": 1000 + k,
+            "amplitude": amps,
+            "subcarrier_count": 64,
+            "rssi_dbm": -45.0,
+            "freq_mhz": 2437,
+            "mean_amplitude": sum(amps) / len(amps),
+            "source_addr": "192.168.1.50:5005",
+        }
+        out.append(
+            {
+                "type": "sensing_update",
+                "timestamp": row["timestamp"],
+                "source": "esp32",
+                "nodes": [node],
+                "features": {"mean_rssi": -45.0, "variance": 1.0},
+            }
+        )
+    return out
+
+
 #: How long the server keeps listing a node after its last frame (s).
 NODE_LISTED_S = 10.0
 
@@ -391,7 +422,7 @@ class FakeSensingServer:
             return Canned(b'{"status": "no data yet"}')
         update = self._paced(k - self.no_data)
         with self._lock:
-            self.served_ticks.append(update["tick"])
+            self.served_ticks.append(update.get("tick", -1))
         return Canned(json.dumps(update).encode())
 
     def _paced(self, k: int) -> dict[str, Any]:
@@ -424,7 +455,7 @@ class FakeSensingServer:
                     continue
                 self._ws_next += 1
                 update = self.update(k)
-                self.ws_ticks.append(update["tick"])
+                self.ws_ticks.append(update.get("tick", -1))
                 text = json.dumps(update)
                 # as the server does: the edge_vitals of a packet before the update it triggers
                 if self.edge_vitals_every and (k + 1) % self.edge_vitals_every == 0:

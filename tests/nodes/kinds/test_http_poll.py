@@ -25,7 +25,12 @@ from posecog.nodes.kinds import http_poll
 from posecog.nodes.kinds.http_poll import HttpPollConfig, build
 from tests.conftest import EXCERPT_B
 from tests.fakes.live_source import LiveRun
-from tests.fakes.sensing_server import Canned, FakeSensingServer, updates_from_excerpt
+from tests.fakes.sensing_server import (
+    Canned,
+    FakeSensingServer,
+    updates_from_excerpt,
+    v1_updates_from_excerpt,
+)
 
 TOKEN = "tok-3f9a1c0d7e"  # never to be seen in any event or on stderr
 ROWS = [json.loads(t) for t in EXCERPT_B.read_text().splitlines()]
@@ -326,3 +331,14 @@ def test_runs_in_the_runtime_and_stops_promptly(registry, updates):
     assert {"presence", "vitals", "run.finished"} <= names
     first = next(line for line in lines if line["event"] == "presence")
     assert first["fields"]["ts_event"] == ROWS[0]["timestamp"]
+
+
+def test_updates_without_ticks_are_read_too(registry, mock):
+    """The v1 Python server's updates (no tick): each new one once, repeats told apart by time."""
+    updates = v1_updates_from_excerpt(EXCERPT_B)
+    fake = mock(FakeSensingServer(updates, repeat=2, no_data=0))
+    run = poll(registry, fake, until=0.04 * (2 * len(updates) + 2))
+    frames = frames_of(run)
+    assert [(f.node_id, f.ts) for f in frames] == [(1, r["timestamp"]) for r in ROWS]
+    assert [f.seq for f in frames] == [1000 + k for k in range(len(ROWS))]
+    assert not [e for e in run.events if e.level == "warn"]

@@ -17,7 +17,11 @@ from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.kinds.ws_sensing import WsSensingConfig
 from tests.conftest import EXCERPT_B
 from tests.fakes.live_source import LiveRun
-from tests.fakes.sensing_server import FakeSensingServer, updates_from_excerpt
+from tests.fakes.sensing_server import (
+    FakeSensingServer,
+    updates_from_excerpt,
+    v1_updates_from_excerpt,
+)
 
 ROWS = [json.loads(t) for t in EXCERPT_B.read_text().splitlines()]
 FAST = {"backoff_min_s": 0.01, "backoff_max_s": 0.02}  # default jitter: delays only shorter
@@ -168,3 +172,16 @@ def test_config_rejects_other_schemes_and_backoff_order():
         WsSensingConfig(url="http://127.0.0.1:3001/ws/sensing")
     with pytest.raises(ValidationError, match="backoff_min_s must be <= backoff_max_s"):
         WsSensingConfig(backoff_min_s=2, backoff_max_s=1)
+
+
+def test_the_v1_python_server_without_ticks_gives_its_frames_once(registry):
+    """The v1 server's messages (no tick, node sequence, extra node fields), each sent twice."""
+    updates = v1_updates_from_excerpt(EXCERPT_B)
+    fake = FakeSensingServer(updates, ws_repeat=2, edge_vitals_every=0, wasm_every=0)
+    with fake, LiveRun(registry, "ws_sensing", {"url": fake.ws_url}) as run:
+        run.wait(lambda: len(run.of_type(CsiFrame)) >= len(updates), timeout=10)
+    frames = run.of_type(CsiFrame)
+    assert [(f.node_id, f.ts) for f in frames] == [(1, r["timestamp"]) for r in ROWS]
+    assert [f.seq for f in frames] == [1000 + k for k in range(len(ROWS))]  # the sequence
+    assert run.gauges["duplicates"] == len(updates)  # each repeat told apart by its time
+    assert not [e for _t, e in run.events if e.level == "warn"]  # nothing it sends is an error
