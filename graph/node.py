@@ -75,8 +75,25 @@ def _accepts(takes: tuple[type, ...], item_type: type) -> bool:
     return any(issubclass(item_type, t) for t in takes)
 
 
+class _Takes:
+    """Typed routing over ``takes`` (a port's, or a node's: any of its ports)."""
+
+    takes: tuple[type, ...]
+
+    def accepts(self, item_type: type) -> bool:
+        """True when an item of ``item_type`` may flow in."""
+        return _accepts(self.takes, item_type)
+
+    def accepts_any(self, item_types: tuple[type, ...]) -> bool:
+        """True when at least one of ``item_types`` may flow in."""
+        return any(self.accepts(t) for t in item_types)
+
+    def accepts_all(self, item_types: tuple[type, ...]) -> bool:
+        return all(self.accepts(t) for t in item_types)
+
+
 @dataclass(frozen=True)
-class Port:
+class Port(_Takes):
     """One input of a node kind: its name and the item types it takes.
 
     Typed routing: an edge into a port is valid when the upstream gives at least one type the
@@ -87,20 +104,10 @@ class Port:
     name: str
     takes: tuple[type, ...]
 
-    def accepts(self, item_type: type) -> bool:
-        """True when an item of ``item_type`` may flow into this port."""
-        return _accepts(self.takes, item_type)
-
-    def accepts_any(self, item_types: tuple[type, ...]) -> bool:
-        """True when at least one of ``item_types`` may flow into this port."""
-        return any(self.accepts(t) for t in item_types)
-
-    def accepts_all(self, item_types: tuple[type, ...]) -> bool:
-        return all(self.accepts(t) for t in item_types)
 
 
 @dataclass(frozen=True)
-class NodeKind:
+class NodeKind(_Takes):
     """A registered node kind. ``takes`` is empty for sources, ``gives`` is empty for sinks.
 
     ``inputs`` holds the named ports of a kind declared with them (empty otherwise); ``takes``
@@ -143,13 +150,3 @@ class NodeKind:
     def port(self, name: str) -> Port | None:
         return next((p for p in self.ports if p.name == name), None)
 
-    def accepts(self, item_type: type) -> bool:
-        """True when an item of ``item_type`` may flow into this node (into any of its ports)."""
-        return _accepts(self.takes, item_type)
-
-    def accepts_any(self, item_types: tuple[type, ...]) -> bool:
-        """True when at least one of ``item_types`` may flow into this node."""
-        return any(self.accepts(t) for t in item_types)
-
-    def accepts_all(self, item_types: tuple[type, ...]) -> bool:
-        return all(self.accepts(t) for t in item_types)
