@@ -105,7 +105,6 @@ class Port(_Takes):
     takes: tuple[type, ...]
 
 
-
 @dataclass(frozen=True)
 class NodeKind(_Takes):
     """A registered node kind. ``takes`` is empty for sources, ``gives`` is empty for sinks.
@@ -149,4 +148,3 @@ class NodeKind(_Takes):
 
     def port(self, name: str) -> Port | None:
         return next((p for p in self.ports if p.name == name), None)
-
