@@ -83,10 +83,20 @@ _EXAMPLES = (
 def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
     """Replay a recorded CSI session (JSONL, or JSONL.gz) as CSI frames.
 
-    Reads every recording format of the RuView tools, detected line by line: raw ESP32 packets
-    (``raw_csi`` lines, decoded to the 56 LLTF amplitudes the sensing-server uses), amplitude
-    frames (``subcarriers`` lists; no node id means node 0) and sensing-server stream dumps
-    (``sensing_update`` lines, one frame per node, the server's repeats removed).
+    Reads the recording formats of the RuView tools (INTERFACES §5, §9), recognised line by
+    line, so one file may mix them; gzip is detected by content:
+
+    * variant A, raw packets: ``"type": "raw_csi"`` with ``magic`` and ``iq_hex`` (decoded to
+      the 56 LLTF amplitudes the sensing-server uses); ``"type": "vitals"`` packets give
+      Vitals (counted here as ``vitals_line``); ``"type": "feature"`` lines are counted;
+    * variant B, amplitude frames: no ``type``, a ``subcarriers`` list (no node id: node 0);
+    * variant C, sensing-server dumps: ``sensing_update`` lines (one frame per node when it is
+      new: the server's repeats and multi-node re-listings removed), ``edge_vitals`` and
+      ``wasm_event`` lines.
+
+    Not read, and named as such when a file gives no frame: camera-paired training data
+    (``csi`` + ``kp``: ``evaluate`` and ``train`` read it) and the ``raw_csi`` lines with an
+    ISO timestamp that ``scripts/record-csi-udp.py`` writes (variant A-legacy).
 
     Each frame keeps its recorded timestamp as event time, so the output of a pipeline does not
     depend on the pacing. With ``pacing: max`` the file is read as fast as the pipeline takes
@@ -96,8 +106,9 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
     broken lines (``bad_json``, ``truncated_line``, ``bad_length``, ``bad_hex``, ``non_finite``,
     ``unknown_magic``, ``missing_field``, ``bad_type``, ``unknown_record``, ...) as well as
     lines with nothing to replay (``vitals_line``, ``feature_line``, ``compressed_csi``,
-    ``duplicate_tick``, ``no_amplitude``, ``wasm_event``, ``node_not_selected``). Every valid
-    line still comes through. At the end of the file the node reports ``source.finished`` with
+    ``duplicate_tick``, ``repeated_frame``, ``no_amplitude``, ``wasm_event``,
+    ``node_not_selected``). Every valid line still comes through. A node of a variant C dump
+    listed with a frozen frame is reported as ``node.stale`` (``node.fresh`` when it sends). At the end of the file the node reports ``source.finished`` with
     the counts and the stream completes (unless ``loop`` is set). A file that gives no frame
     at all (empty, another format, every frame of an unselected node) ends the run with exit
     status 1 and a message that says which, what its first line reads and which formats are
