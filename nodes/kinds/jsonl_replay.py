@@ -108,8 +108,9 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
     lines with nothing to replay (``vitals_line``, ``feature_line``, ``compressed_csi``,
     ``duplicate_tick``, ``repeated_frame``, ``no_amplitude``, ``wasm_event``,
     ``node_not_selected``). Every valid line still comes through. A node of a variant C dump
-    listed with a frozen frame is reported as ``node.stale`` (``node.fresh`` when it sends). At the end of the file the node reports ``source.finished`` with
-    the counts and the stream completes (unless ``loop`` is set). A file that gives no frame
+    listed with a frozen frame is reported as ``node.stale`` (``node.fresh`` when it sends).
+    At the end of the file the node reports ``source.finished`` with the counts and the stream
+    completes (unless ``loop`` is set). A file that gives no frame
     at all (empty, another format, every frame of an unselected node) ends the run with exit
     status 1 and a message that says which, what its first line reads and which formats are
     read: a silent zero is never a success.
