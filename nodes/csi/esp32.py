@@ -212,7 +212,12 @@ def _parse_csi(data: bytes) -> CsiPacket:
         raise Rejected(
             "bad_header", f"n_antennas and n_subcarriers must be > 0; got {n_ant}, {n_sub}"
         )
-    _check_size("CSI", data, CSI_HEADER_SIZE + 2 * n_ant * n_sub)
+    expected = CSI_HEADER_SIZE + 2 * n_ant * n_sub
+    if len(data) == expected + 1:
+        # An odd-length CSI buffer: the firmware says n_subcarriers = len / 2 (rounded down)
+        # and sends the whole buffer; its last byte is half a pair, not an error.
+        data = data[:expected]
+    _check_size("CSI", data, expected)
     return CsiPacket(node_id, n_ant, n_sub, freq, seq, rssi, noise, bytes(data[CSI_HEADER_SIZE:]))
 
 

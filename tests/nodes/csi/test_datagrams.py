@@ -53,7 +53,7 @@ def test_every_refusal_is_counted_by_reason() -> None:
         b"",  # truncated
         struct.pack("<I", 0xDEADBEEF),  # unknown magic
         csi_datagram(1, 1, bytes(128))[:-1],  # truncated CSI
-        csi_datagram(1, 1, bytes(128)) + b"x",  # longer than it says
+        csi_datagram(1, 1, bytes(128)) + b"xy",  # longer than it says (one odd byte is fine)
         csi_datagram(1, 2, bytes(128)),  # 64 subcarriers: no HT-LTF block under htltf56
         features,
     ]

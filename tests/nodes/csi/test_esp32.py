@@ -129,3 +129,12 @@ def test_garbled_packets_raise_with_a_reason(data, reason):
 def test_encode_refuses_values_outside_int8():
     with pytest.raises(ValueError, match="int8"):
         encode_csi_packet(node_id=1, sequence=0, re=[200], im=[0])
+
+
+def test_an_odd_length_csi_buffer_is_accepted_its_last_half_pair_ignored():
+    """The firmware sends its whole CSI buffer with n_subcarriers = len / 2 (rounded down):
+    a 129-byte buffer is 64 pairs and one byte over (INTERFACES §9)."""
+    iq = bytes(range(128))
+    even = parse_packet(handmade_csi_packet(iq, 64))
+    odd = parse_packet(handmade_csi_packet(iq + b"\x7f", 64))
+    assert isinstance(odd, CsiPacket) and odd == even and len(odd.iq) == 128
