@@ -30,6 +30,7 @@ __all__ = [
     "MAGIC_CSI",
     "MAGIC_FEATURES",
     "MAGIC_FEATURE_STATE",
+    "MAGIC_MESH",
     "MAGIC_TYPE7",
     "MAGIC_VITALS",
     "MAGIC_WASM_EVENTS",
@@ -56,6 +57,11 @@ MAGIC_FEATURE_STATE = 0xC5110006
 #: Sent by newer firmware; its layout is not public, so it is only ever routed as "other".
 MAGIC_TYPE7 = 0xC5110007
 
+#: The mesh envelope (INTERFACES §9): a 16-byte header (version, type: 0x06 HEALTH every 30 s,
+#: 0x07 ANOMALY_ALERT, ...), a payload and a CRC32. Expected traffic on the CSI port: counted
+#: quietly, never a warning.
+MAGIC_MESH = 0xC5118100
+
 #: Magic -> short name, for counting and messages.
 KNOWN_MAGICS: dict[int, str] = {
     MAGIC_CSI: "csi",
@@ -65,6 +71,7 @@ KNOWN_MAGICS: dict[int, str] = {
     MAGIC_COMPRESSED_CSI: "compressed_csi",
     MAGIC_FEATURE_STATE: "feature_state",
     MAGIC_TYPE7: "type7",
+    MAGIC_MESH: "mesh",
 }
 
 #: Bins the sensing-server (and so pose_v1) uses: 0..55 of the LLTF block.

@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 
 from posecog.nodes.csi.datagrams import DatagramDecoder
-from posecog.nodes.csi.esp32 import MAGIC_FEATURES, VitalsPacket, encode_vitals_packet
+from posecog.nodes.csi.esp32 import (
+    MAGIC_FEATURES,
+    MAGIC_MESH,
+    VitalsPacket,
+    encode_vitals_packet,
+)
 from posecog.nodes.items import CsiFrame, Vitals
 from tests.fakes.esp32_sender import csi_datagram
 
@@ -75,3 +80,13 @@ def test_a_gap_calls_the_sequence_hook_and_is_published() -> None:
         dec.decode(csi_datagram(1, seq, bytes(128)), 0.0, 0.0)
     assert len(changes) == 2  # the new node, then the gap
     assert gauges["seq_gaps"] == 1 and gauges["seq_lost"] == 3
+
+
+def test_mesh_envelopes_are_expected_traffic_counted_quietly() -> None:
+    dec, drops, gauges, _ = _decoder()
+    assert gauges["datagrams"] == 0
+    # [magic][version][type 0x06 HEALTH][role][auth][epoch u32][payload_len u16][reserved u16]
+    payload = bytes(32)
+    header = struct.pack("<IBBBBIHH", MAGIC_MESH, 1, 0x06, 1, 0, 7, len(payload), 0)
+    assert dec.decode(header + payload + bytes(4), 0.0, 0.0) is None
+    assert [(r, w) for r, _, w in drops.seen] == [("mesh_packet", False)]
