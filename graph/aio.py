@@ -139,6 +139,16 @@ class IoLoop:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(fn)
 
+    async def _shutdown(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        """Cancel the tasks still running and wait (at most ``timeout`` s) for their cleanup."""
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            if not task.cancelling():  # one already cancelled is closing: let it finish
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        await loop.shutdown_asyncgens()
+
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Cancel every task, let them clean up (at most ``timeout`` s), stop and close the loop
         and join its thread. Idempotent; not from the loop's own thread."""
@@ -150,16 +160,7 @@ class IoLoop:
         if loop is None or thread is None:
             return
 
-        async def shutdown() -> None:
-            tasks = [t for t in self._tasks if not t.done()]
-            for task in tasks:
-                if not task.cancelling():  # one already cancelled is closing: let it finish
-                    task.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=timeout)
-            await loop.shutdown_asyncgens()
-
-        future = asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(loop, timeout), loop)
         with contextlib.suppress(concurrent.futures.TimeoutError, Exception):
             future.result(timeout + 1.0)
         loop.call_soon_threadsafe(loop.stop)
@@ -229,9 +230,5 @@ class VirtualIoLoop(IoLoop):
                 return
             self._closed = True
             loop = self._loop
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            loop.run_until_complete(asyncio.wait(tasks, timeout=timeout))
+        loop.run_until_complete(self._shutdown(loop, timeout))
         loop.close()

@@ -201,19 +201,24 @@ def test_run_with_reference_config_json(tmp_path: Path) -> None:
     assert "--set" not in r.stderr  # the config file is named, not the command line
 
 
-def test_unwritable_sink_is_a_runtime_failure_exit_1(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where a folder should be")
+def _saving_pipeline(tmp_path: Path, target: str) -> Path:
+    """A pipeline file: the real excerpt through pose_v1 into a jsonl_file sink at ``target``."""
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(f"""\
-name: unwritable
+name: save
 nodes:
   - {{id: replay, type: jsonl_replay, config: {{path: {EXCERPT_B}}}}}
   - {{id: window, type: sliding_window, inputs: [replay]}}
   - {{id: pose, type: pose_infer, inputs: [window], config: {{model: {POSE_V1}}}}}
-  - {{id: save, type: jsonl_file, inputs: [pose], config: {{path: {blocker}/poses.jsonl}}}}
+  - {{id: save, type: jsonl_file, inputs: [pose], config: {{path: {target}}}}}
 """)
-    r = cli(["run", str(pipeline)])
+    return pipeline
+
+
+def test_unwritable_sink_is_a_runtime_failure_exit_1(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a folder should be")
+    r = cli(["run", str(_saving_pipeline(tmp_path, f"{blocker}/poses.jsonl"))])
     assert r.code == 1, (r.stdout[-500:], r.stderr)
     finished = r.named("run.finished")[0]
     assert finished["level"] == "error" and finished["fields"]["reason"] == "failed"
@@ -273,16 +278,7 @@ def test_a_replay_of_a_file_that_is_no_recording_is_an_error_that_says_why(tmp_p
 
 
 def test_a_file_sink_that_fails_on_write_and_on_close_reports_one_error(tmp_path: Path) -> None:
-    pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(f"""\
-name: full
-nodes:
-  - {{id: replay, type: jsonl_replay, config: {{path: {EXCERPT_B}}}}}
-  - {{id: window, type: sliding_window, inputs: [replay]}}
-  - {{id: pose, type: pose_infer, inputs: [window], config: {{model: {POSE_V1}}}}}
-  - {{id: save, type: jsonl_file, inputs: [pose], config: {{path: /dev/full}}}}
-""")
-    r = cli(["run", str(pipeline)])
+    r = cli(["run", str(_saving_pipeline(tmp_path, "/dev/full"))])
     assert r.code == 1
     assert r.stderr.splitlines() == [
         "Error: save: cannot write /dev/full: [Errno 28] No space left on device"
