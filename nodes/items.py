@@ -19,10 +19,12 @@ __all__ = [
     "OUTPUT_ITEMS",
     "CsiFrame",
     "CsiWindow",
+    "Features",
     "FloatArray",
     "Pose",
     "Presence",
     "Vitals",
+    "WasmEvents",
     "output_item",
 ]
 
@@ -152,7 +154,7 @@ class Vitals:
     motion_energy: float | None = None
     presence_score: float | None = None
     arrived: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float | int | bool] = field(default_factory=dict)
 
     def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
         fields = _plain_fields(self, now)
@@ -176,3 +178,54 @@ class Presence:
 
     def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
         return "presence", _plain_fields(self, now)
+
+
+@output_item
+@dataclass(frozen=True, slots=True)
+class WasmEvents:
+    """The output of a WASM module running on a node: ``events`` as ``(event_type, value)``
+    pairs, in packet order. What an ``event_type`` means is the module's. Renders as
+    ``wasm.events`` with ``events`` as ``[{"event_type", "value"}]``."""
+
+    ts: float
+    node_id: int
+    module_id: int
+    events: tuple[tuple[int, float], ...]
+    arrived: float = 0.0
+
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        return "wasm.events", {
+            "node_id": self.node_id,
+            "module_id": self.module_id,
+            "events": [{"event_type": k, "value": round(v, decimals)} for k, v in self.events],
+            "ts_event": self.ts,
+            "latency_ms": _latency_ms(self.arrived, now),
+        }
+
+
+@output_item
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Features a node computed itself: ``kind`` ``"vector"`` (0xC5110003: 8 floats ``f0``..
+    ``f7``) or ``"state"`` (0xC5110006: motion, presence, respiration, heartbeat, anomaly ...
+    scores). ``seq`` is the node's own counter and ``node_time_us`` its own clock. Renders as
+    ``features``."""
+
+    ts: float
+    node_id: int
+    kind: str
+    values: dict[str, float]
+    seq: int = -1
+    node_time_us: int = 0
+    arrived: float = 0.0
+
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        return "features", {
+            "node_id": self.node_id,
+            "kind": self.kind,
+            "seq": self.seq,
+            "node_time_us": self.node_time_us,
+            **{k: round(v, decimals) for k, v in self.values.items()},
+            "ts_event": self.ts,
+            "latency_ms": _latency_ms(self.arrived, now),
+        }

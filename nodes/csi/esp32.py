@@ -3,8 +3,10 @@
 Every packet starts with a little-endian u32 magic. A CSI packet (``MAGIC_CSI``) is a 20-byte
 header followed by the CSI buffer: per subcarrier two signed int8 bytes, **imaginary first**, then
 real. Siblings on the same port (vitals, features, WASM events, compressed CSI, feature state)
-share the magic prefix; ``parse_packet`` decodes vitals and hands the others back untouched as
-``OtherPacket`` so a receiver can route or count them, never mistake them for CSI.
+share the magic prefix; ``parse_packet`` decodes vitals here and the other public layouts in
+``siblings`` (fused vitals, WASM output, feature vector, feature state, mesh envelope), and hands
+the rest back untouched as ``OtherPacket`` (compressed CSI, an unknown 0xC5110007) so a receiver
+can count them, never mistake them for CSI.
 
 Amplitudes follow the sensing-server: ``sqrt(re^2 + im^2)`` over the whole buffer, then the first
 56 bins (``lltf56``), which are bins 0..55 of the LLTF block including its null bins 0 and 27..37.
@@ -21,6 +23,21 @@ import numpy.typing as npt
 
 from posecog.nodes.items import FloatArray
 from posecog.nodes.rejection import Rejected
+
+from .siblings import (
+    FeatureStatePacket,
+    FeatureVectorPacket,
+    FusedVitalsPacket,
+    MeshPacket,
+    WasmPacket,
+    check_size,
+    parse_feature_state,
+    parse_feature_vector,
+    parse_magic_c5110004,
+    parse_mesh,
+    parse_wasm,
+    wasm_event_count,
+)
 
 __all__ = [
     "CSI_HEADER_SIZE",
@@ -54,12 +71,13 @@ MAGIC_FEATURES = 0xC5110003
 MAGIC_WASM_EVENTS = 0xC5110004
 MAGIC_COMPRESSED_CSI = 0xC5110005
 MAGIC_FEATURE_STATE = 0xC5110006
-#: Sent by newer firmware; its layout is not public, so it is only ever routed as "other".
+#: A proposed feature-state v7, and WASM output's magic after RuView #928: read as WASM output
+#: when its length fits that layout, else counted as "other".
 MAGIC_TYPE7 = 0xC5110007
 
 #: The mesh envelope (INTERFACES §9): a 16-byte header (version, type: 0x06 HEALTH every 30 s,
-#: 0x07 ANOMALY_ALERT, ...), a payload and a CRC32. Expected traffic on the CSI port: counted
-#: quietly, never a warning.
+#: 0x07 ANOMALY_ALERT, ...), a payload and a CRC32 (``siblings.parse_mesh``). Expected traffic
+#: on the CSI port, never a warning.
 MAGIC_MESH = 0xC5118100
 
 #: Magic -> short name, for counting and messages.
@@ -145,7 +163,16 @@ class OtherPacket:
         return KNOWN_MAGICS[self.magic]
 
 
-Packet = CsiPacket | VitalsPacket | OtherPacket
+Packet = (
+    CsiPacket
+    | VitalsPacket
+    | FusedVitalsPacket
+    | WasmPacket
+    | FeatureVectorPacket
+    | FeatureStatePacket
+    | MeshPacket
+    | OtherPacket
+)
 
 
 def decode_iq(buf: bytes, n_subcarriers: int) -> tuple[FloatArray, FloatArray]:
@@ -187,8 +214,11 @@ def parse_packet(data: bytes) -> Packet:
     """Decode one UDP datagram by its magic.
 
     CSI packets must be exactly ``20 + 2 * n_antennas * n_subcarriers`` bytes and vitals packets
-    exactly 32: shorter is ``truncated``, longer is ``size_mismatch``. A magic outside
-    ``KNOWN_MAGICS`` is ``bad_magic``. Known siblings come back as ``OtherPacket``.
+    exactly 32: shorter is ``truncated``, longer is ``size_mismatch``; the siblings likewise
+    (``siblings``; ``bad_crc`` where they carry one). A magic outside ``KNOWN_MAGICS`` is
+    ``bad_magic``. Compressed CSI (it cannot be decoded alone: it is XORed against a frame the
+    receiver may never have seen) and an 0xC5110007 that is not WASM output come back as
+    ``OtherPacket``.
     """
     if len(data) < 4:
         raise Rejected("truncated", f"a packet needs a 4-byte magic; got {len(data)} bytes")
@@ -197,18 +227,19 @@ def parse_packet(data: bytes) -> Packet:
         return _parse_csi(data)
     if magic == MAGIC_VITALS:
         return _parse_vitals(data)
+    if magic == MAGIC_WASM_EVENTS:
+        return parse_magic_c5110004(data)
+    if magic == MAGIC_FEATURES:
+        return parse_feature_vector(data)
+    if magic == MAGIC_FEATURE_STATE:
+        return parse_feature_state(data)
+    if magic == MAGIC_MESH:
+        return parse_mesh(data)
+    if magic == MAGIC_TYPE7 and len(data) == 8 + 5 * wasm_event_count(data):
+        return parse_wasm(data)  # WASM output's magic after RuView #928
     if magic in KNOWN_MAGICS:
         return OtherPacket(magic, bytes(data))
     raise Rejected("bad_magic", f"unknown magic 0x{magic:08X}")
-
-
-def _check_size(kind: str, data: bytes, expected: int) -> None:
-    if len(data) < expected:
-        raise Rejected("truncated", f"{kind} packet needs {expected} bytes; got {len(data)}")
-    if len(data) > expected:
-        raise Rejected(
-            "size_mismatch", f"{kind} packet should be {expected} bytes; got {len(data)}"
-        )
 
 
 def _parse_csi(data: bytes) -> CsiPacket:
@@ -224,12 +255,12 @@ def _parse_csi(data: bytes) -> CsiPacket:
         # An odd-length CSI buffer: the firmware says n_subcarriers = len / 2 (rounded down)
         # and sends the whole buffer; its last byte is half a pair, not an error.
         data = data[:expected]
-    _check_size("CSI", data, expected)
+    check_size("CSI", data, expected)
     return CsiPacket(node_id, n_ant, n_sub, freq, seq, rssi, noise, bytes(data[CSI_HEADER_SIZE:]))
 
 
 def _parse_vitals(data: bytes) -> VitalsPacket:
-    _check_size("vitals", data, VITALS_SIZE)
+    check_size("vitals", data, VITALS_SIZE)
     _, node_id, flags, breathing, heart, rssi, n_persons, energy, score, ts_ms = _VITALS.unpack(
         data
     )

@@ -7,11 +7,28 @@ import errno
 import os
 import socket
 
-from posecog.nodes.items import Vitals
+from posecog.nodes.items import Features, Vitals, WasmEvents
 
 from .esp32 import VitalsPacket
+from .siblings import (
+    FEATURE_NAMES,
+    FEATURE_STATE_NAMES,
+    FeatureStatePacket,
+    FeatureVectorPacket,
+    FusedVitalsPacket,
+    MeshHealth,
+    WasmPacket,
+)
 
-__all__ = ["bind_hint", "open_udp_socket", "socket_drops", "vitals_item"]
+__all__ = [
+    "bind_hint",
+    "features_item",
+    "health_fields",
+    "open_udp_socket",
+    "socket_drops",
+    "vitals_item",
+    "wasm_item",
+]
 
 
 def open_udp_socket(bind: str, port: int, recv_buffer: int, timeout: float) -> socket.socket:
@@ -67,9 +84,27 @@ def socket_drops(sock: socket.socket) -> int | None:
     return None
 
 
-def vitals_item(p: VitalsPacket, ts: float, arrived: float) -> Vitals:
+def vitals_item(p: VitalsPacket | FusedVitalsPacket, ts: float, arrived: float) -> Vitals:
     """The ``Vitals`` item of a vitals packet received at event time ``ts``; ``extra`` holds the
-    packet's ``rssi`` (dBm) and the node's own clock ``node_timestamp_ms``."""
+    packet's ``rssi`` (dBm) and the node's own clock ``node_timestamp_ms``; a fused packet adds
+    ``fusion_confidence`` (0..100), ``mmwave_present`` and the mmWave sensor's own
+    ``mmwave_hr_bpm``, ``mmwave_br_bpm``, ``mmwave_distance_cm``, ``mmwave_targets``,
+    ``mmwave_confidence`` (0..100) and ``mmwave_type``."""
+    extra: dict[str, float | int | bool] = {
+        "rssi": float(p.rssi),
+        "node_timestamp_ms": float(p.timestamp_ms),
+    }
+    if isinstance(p, FusedVitalsPacket):
+        extra.update(
+            fusion_confidence=p.fusion_confidence,
+            mmwave_present=p.mmwave_present,
+            mmwave_hr_bpm=p.mmwave_hr_bpm,
+            mmwave_br_bpm=p.mmwave_br_bpm,
+            mmwave_distance_cm=p.mmwave_distance_cm,
+            mmwave_targets=p.mmwave_targets,
+            mmwave_confidence=p.mmwave_confidence,
+            mmwave_type=p.mmwave_type,
+        )
     return Vitals(
         ts=ts,
         node_id=p.node_id,
@@ -82,5 +117,38 @@ def vitals_item(p: VitalsPacket, ts: float, arrived: float) -> Vitals:
         motion_energy=p.motion_energy,
         presence_score=p.presence_score,
         arrived=arrived,
-        extra={"rssi": float(p.rssi), "node_timestamp_ms": float(p.timestamp_ms)},
+        extra=extra,
     )
+
+
+def wasm_item(p: WasmPacket, ts: float, arrived: float) -> WasmEvents:
+    return WasmEvents(ts, p.node_id, p.module_id, p.events, arrived=arrived)
+
+
+def features_item(
+    p: FeatureVectorPacket | FeatureStatePacket, ts: float, arrived: float
+) -> Features:
+    """A feature vector (``kind`` "vector") or feature state (``kind`` "state", its
+    ``quality_flags`` among the values) as a ``Features`` item."""
+    if isinstance(p, FeatureVectorPacket):
+        values = dict(zip(FEATURE_NAMES, p.values, strict=True))
+        return Features(ts, p.node_id, "vector", values, p.seq, p.timestamp_us, arrived)
+    values = dict(zip(FEATURE_STATE_NAMES, p.values, strict=True))
+    values["quality_flags"] = float(p.quality_flags)
+    values["mode"] = float(p.mode)
+    return Features(ts, p.node_id, "state", values, p.seq, p.ts_us, arrived)
+
+
+def health_fields(h: MeshHealth) -> dict[str, int]:
+    """A mesh HEALTH report as the fields of a ``node.health`` event and the ``node_health``
+    gauge."""
+    return {
+        "node_id": h.node_id,
+        "pkt_yield": h.pkt_yield,
+        "channel": h.channel,
+        "bandwidth_mhz": h.bandwidth_mhz,
+        "noise_floor_dbm": h.noise_floor_dbm,
+        "sync_error_us": h.sync_error_us,
+        "role": h.role,
+        "health_flags": h.flags,
+    }

@@ -33,10 +33,10 @@ from posecog.graph.connection import Retry, reader_source
 from posecog.graph.context import BuildContext
 from posecog.graph.errors import RuntimeFailure
 from posecog.graph.node import NodeConfig
-from posecog.nodes.csi.datagrams import DatagramDecoder
+from posecog.nodes.csi.datagrams import DatagramDecoder, Decoded
 from posecog.nodes.csi.esp32_udp import bind_hint, open_udp_socket, socket_drops
 from posecog.nodes.csi.subcarriers import Selection
-from posecog.nodes.items import CsiFrame, Vitals
+from posecog.nodes.items import CsiFrame, Features, Vitals, WasmEvents
 from posecog.nodes.registry import registry
 
 __all__ = ["UdpEsp32Config", "build"]
@@ -98,30 +98,41 @@ _EXAMPLES = (
 @registry.source(
     "udp_esp32",
     config=UdpEsp32Config,
-    gives=(CsiFrame, Vitals),
+    gives=(CsiFrame, Vitals, WasmEvents, Features),
     hop="latest",
     examples=_EXAMPLES,
 )
-def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[CsiFrame | Vitals]:
-    """Listen for ESP32 sensing nodes' UDP packets; give CSI frames and vitals.
+def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[Decoded]:
+    """Listen for ESP32 sensing nodes' UDP packets; give CSI frames, vitals, WASM output and
+    the nodes' own features.
 
     Packets are told apart by their magic. CSI packets (0xC5110001; 64, 128 or 192
     subcarriers, interleaved on one node) become ``CsiFrame`` items of the 56 amplitudes chosen
     by ``subcarriers``, with the node id, its ``seq``, ``n_subcarriers``, the ``rssi`` byte of the
     packet (a real dBm value here, unlike the sensing-server's) and ``ts`` = the host time of
-    reception (the packet has no timestamp). Vitals packets (0xC5110002) become ``Vitals``
-    (``extra`` holds ``rssi`` and the node's ``node_timestamp_ms``), stamped the same way.
+    reception (the packet has no timestamp). Every other item is stamped the same way. Vitals
+    packets (0xC5110002) and fused vitals (0xC5110004, 48 bytes, with an mmWave sensor) become
+    ``Vitals`` (``extra`` holds ``rssi``, the node's ``node_timestamp_ms`` and, fused, the
+    mmWave fields); WASM output (0xC5110004, or 0xC5110007 on newer firmware) becomes
+    ``WasmEvents``; feature vectors (0xC5110003) and feature states (0xC5110006) become
+    ``Features``. A 48-byte 0xC5110004 fits both layouts: it is fused vitals unless it reads as
+    exactly 8 WASM events (gauges ``fused_vitals`` and ``wasm_packets`` count the choices).
+    Mesh HEALTH reports (0xC5118100, every 30 s a node) are ``node.health`` events and the
+    ``node_health`` gauge (per node: ``pkt_yield`` CSI callbacks/s, ``channel``,
+    ``noise_floor_dbm``, ...); ANOMALY_ALERTs are ``node.anomaly`` events.
 
-    Nothing is fatal but a port that cannot be bound. Counted drops: the other known packets
-    quietly, by name (``features_packet``, ``wasm_events_packet``, ``compressed_csi_packet``,
-    ``feature_state_packet``, ``type7_packet``) and ``no_htltf`` (a 64-subcarrier frame under
-    htltf56); broken datagrams with a WARN: ``unknown_magic``, ``truncated``,
-    ``size_mismatch``, ``bad_header``, ``too_few_subcarriers``, ``recv_error``; and
+    Nothing is fatal but a port that cannot be bound. Counted drops: packets nothing is made of
+    quietly, by name (``compressed_csi_packet``: it is an XOR against a frame this receiver may
+    never have seen; ``type7_packet``; ``mesh_packet``: mesh control messages) and
+    ``no_htltf`` (a 64-subcarrier frame under htltf56); broken datagrams with a WARN:
+    ``unknown_magic``, ``truncated``, ``size_mismatch``, ``bad_header``, ``bad_crc``,
+    ``too_few_subcarriers``, ``recv_error``; and
     ``socket_overflow`` with a WARN: datagrams the kernel dropped because the socket's receive
     buffer was full (read from ``/proc/net/udp`` on Linux when a sequence gap shows a loss, and
     when the socket closes).
 
-    Gauges ``datagrams``, ``frames`` and ``vitals`` count what was received and given.
+    Gauges ``datagrams``, ``frames``, ``vitals`` and ``features`` count what was received and
+    given.
     Sequence numbers are tracked per node: gauges ``seq_gaps`` (jumps of more than one),
     ``seq_lost`` (packets missing in them), ``seq_duplicates``, ``seq_reordered``, ``seq_resets``
     and ``seq_by_node``; such packets still come through. Reports ``source.up`` with the bound
@@ -133,7 +144,7 @@ def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[CsiFrame | Vi
     return reader_source(ctx, lambda: _UdpReader(config, ctx), address, Retry())
 
 
-def _unset(_item: CsiFrame | Vitals) -> None:
+def _unset(_item: Decoded) -> None:
     raise RuntimeError("udp_esp32: the kernel did not set emit")
 
 
@@ -144,14 +155,18 @@ class _UdpReader:
         self.config, self.ctx = config, ctx
         # A sequence change may be the kernel dropping datagrams: look when one is seen.
         self.decoder = DatagramDecoder(
-            config.subcarriers, ctx.drop, ctx.metrics.gauges, self._count_kernel_drops
+            config.subcarriers,
+            ctx.drop,
+            ctx.metrics.gauges,
+            self._count_kernel_drops,
+            ctx.emit,
         )
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kernel_drops = 0  # the socket's kernel drop count already reported
         self._timestamps = False
         #: Set by the kernel: items are handed on from the readiness callback directly.
-        self.emit: Callable[[CsiFrame | Vitals], None] = _unset
+        self.emit: Callable[[Decoded], None] = _unset
         self._closed: asyncio.Future[None] | None = None
 
     async def connect(self) -> Mapping[str, Any]:
@@ -182,7 +197,7 @@ class _UdpReader:
             "kernel_timestamps": self._timestamps,
         }
 
-    async def read(self) -> list[CsiFrame | Vitals]:
+    async def read(self) -> list[Decoded]:
         """Items go out through ``emit`` as they come: wait until the socket closes."""
         assert self._loop is not None
         self._closed = self._loop.create_future()

@@ -29,10 +29,10 @@ import numpy as np
 from posecog.nodes.csi.esp32 import (
     CSI_HEADER_SIZE,
     MAGIC_CSI,
-    MAGIC_FEATURES,
     VitalsPacket,
     encode_vitals_packet,
 )
+from posecog.nodes.csi.siblings import FeatureVectorPacket, encode_feature_vector
 
 __all__ = [
     "Datagram",
@@ -107,11 +107,10 @@ def recording_datagrams(path: str | Path, rssi: int = -45) -> list[Datagram]:
     return out
 
 
-def features_packet(node_id: int, seq: int, features: Iterable[float]) -> bytes:
-    """A 48-byte 0xC5110003 packet (its exact layout is not public; only magic and size
-    matter to a receiver that routes it)."""
-    values = list(features)[:8]
-    return struct.pack("<IB3xI8f4x", MAGIC_FEATURES, node_id, seq, *values)
+def features_packet(node_id: int, seq: int, features: Iterable[float], ts_us: int = 0) -> bytes:
+    """A 48-byte 0xC5110003 feature vector (node, reserved, seq u16, timestamp_us, 8 floats)."""
+    values = tuple(float(v) for v in list(features)[:8])
+    return encode_feature_vector(FeatureVectorPacket(node_id, seq % 65536, ts_us, values))
 
 
 def _synthetic_iq(rng: np.random.Generator, n_sub: int) -> bytes:

@@ -9,11 +9,20 @@ import pytest
 
 from posecog.graph.events import Event, to_json_line
 from posecog.nodes.events import OUTPUT_ITEMS, item_event
-from posecog.nodes.items import CsiFrame, CsiWindow, Pose, Presence, Vitals, output_item
+from posecog.nodes.items import (
+    CsiFrame,
+    CsiWindow,
+    Features,
+    Pose,
+    Presence,
+    Vitals,
+    WasmEvents,
+    output_item,
+)
 
 
 def test_the_output_items_are_those_that_render_themselves() -> None:
-    assert set(OUTPUT_ITEMS) == {Pose, Vitals, Presence}
+    assert set(OUTPUT_ITEMS) == {Pose, Vitals, Presence, WasmEvents, Features}
     assert all(callable(getattr(t, "event", None)) for t in OUTPUT_ITEMS)
     assert CsiFrame not in OUTPUT_ITEMS and CsiWindow not in OUTPUT_ITEMS
 
@@ -70,5 +79,29 @@ def test_vitals_and_presence_give_their_set_fields() -> None:
             "motion_level": "present_still",
             "ts_event": 5.0,
             "latency_ms": 500.0,
+        },
+    )
+
+
+def test_wasm_events_and_features_render_as_json_events() -> None:
+    wasm = WasmEvents(5.0, 2, 7, ((1, 0.123456), (4, float("nan"))), arrived=4.5)
+    line = to_json_line(Event(*wasm.event(5.0, decimals=3), "info", 1.0))
+    assert line == (
+        '{"ts":1.0,"level":"info","event":"wasm.events","fields":{"node_id":2,"module_id":7,'
+        '"events":[{"event_type":1,"value":0.123},{"event_type":4,"value":null}],'
+        '"ts_event":5.0,"latency_ms":500.0}}'
+    )
+    feats = Features(6.0, 3, "state", {"motion_score": 0.25, "presence_score": 1.0}, 9, 1234)
+    assert feats.event(7.0) == (
+        "features",
+        {
+            "node_id": 3,
+            "kind": "state",
+            "seq": 9,
+            "node_time_us": 1234,
+            "motion_score": 0.25,
+            "presence_score": 1.0,
+            "ts_event": 6.0,
+            "latency_ms": None,
         },
     )

@@ -25,9 +25,20 @@ from posecog.graph.events import Event, EventStream
 from posecog.graph.lint import lint_file
 from posecog.graph.runtime import Runtime
 from posecog.graph.testing import run_pipeline_test
-from posecog.nodes.csi.esp32 import KNOWN_MAGICS, MAGIC_CSI
+from posecog.nodes.csi.esp32 import MAGIC_COMPRESSED_CSI, MAGIC_CSI, MAGIC_TYPE7
 from posecog.nodes.csi.recording import read_recording
-from posecog.nodes.items import CsiFrame, Pose, Vitals
+from posecog.nodes.csi.siblings import (
+    FeatureStatePacket,
+    FusedVitalsPacket,
+    MeshHealth,
+    WasmPacket,
+    encode_feature_state,
+    encode_fused_vitals,
+    encode_mesh,
+    encode_mesh_health,
+    encode_wasm,
+)
+from posecog.nodes.items import CsiFrame, Features, Pose, Vitals
 from posecog.nodes.kinds.udp_esp32 import UdpEsp32Config, build
 from posecog.nodes.registry import default_registry
 from tests.conftest import EXCERPT_A, POSE_V1
@@ -169,7 +180,7 @@ def test_poses_from_udp_equal_poses_from_replay() -> None:
     with Live(POSES.replace("MODEL", str(POSE_V1)), taps=("udp", "pose")) as live:
         live.send(recording_datagrams(EXCERPT_A))
         got = live.wait_items("pose", len(expected))
-        items = live.wait_items("udp", 551 + 24)
+        items = live.wait_items("udp", 551 + 24 + 24)  # frames, vitals, feature vectors
     assert live.status == 0 and len(got) == len(expected) == 513
     # frames: the same amplitudes per node in order
     want_frames = by_node([f for _, f in replay.taps["replay"]])
@@ -192,8 +203,9 @@ def test_poses_from_udp_equal_poses_from_replay() -> None:
             rtol=0,
         )
     assert not live.rt.services.metrics.nodes["udp"].drops.get("overflow")
-    assert live.drops == {"compressed_csi_packet": 1, "features_packet": 24}
+    assert live.drops == {"compressed_csi_packet": 1}  # it cannot be decoded alone
     assert live.gauges["seq_gaps"] == 0 and live.gauges["frames"] == 551
+    assert live.gauges["features"] == 24 == sum(isinstance(i, Features) for i in items)
     assert not [e for e in live.events if e.level == "warn"]
 
 
@@ -219,16 +231,49 @@ def test_vitals_packets_become_vitals() -> None:
     assert len(live.named("vitals")) == 24  # the sink's events
 
 
+def test_every_sibling_packet_reaches_the_sink_or_the_stats_and_none_warns() -> None:
+    fused = FusedVitalsPacket(
+        4, 9, 15.5, 72.25, -52, 1, 2, 87, 0.25, 0.75, 1, 71.5, 15.0, 142.0, 1, 90
+    )
+    state = FeatureStatePacket(4, 1, 9, 8, (0.5,) * 9, 3)
+    health = MeshHealth(4, b"", 10**6, 2, 6, 20, -91, 23, 5, 0)
+    packets = [
+        encode_fused_vitals(fused),
+        encode_wasm(WasmPacket(4, 2, ((1, 0.5), (3, 2.0)))),
+        encode_wasm(WasmPacket(4, 3, ((9, 1.0),)), magic=MAGIC_TYPE7),
+        encode_feature_state(state),
+        encode_mesh_health(health),
+    ]
+    with source_only() as live:
+        live.send(packets)
+        items = live.wait_items("udp", 4)
+        wait_for(lambda: bool(live.named("node.health")))
+    assert [type(i).__name__ for i in items] == ["Vitals", "WasmEvents", "WasmEvents", "Features"]
+    assert items[0].extra["mmwave_hr_bpm"] == 71.5 and items[0].extra["fusion_confidence"] == 87
+    (report,) = live.named("node.health")
+    assert (report.fields["node_id"], report.fields["pkt_yield"]) == (4, 23)
+    assert live.gauges["node_health"]["4"]["noise_floor_dbm"] == -91
+    assert (live.gauges["fused_vitals"], live.gauges["wasm_packets"]) == (1, 2)
+    # the sink renders each: vitals, wasm.events, features
+    assert len(live.named("wasm.events")) == 2 and len(live.named("features")) == 1
+    assert live.named("wasm.events")[0].fields["events"] == [
+        {"event_type": 1, "value": 0.5},
+        {"event_type": 3, "value": 2.0},
+    ]
+    assert live.drops == {} and not [e for e in live.events if e.level == "warn"]
+
+
 # -- broken input ---------------------------------------------------------------------------------
 
 
 def test_broken_datagrams_are_counted_by_reason_and_valid_ones_come_through() -> None:
     iq = bytes(range(128))  # 64 subcarriers
     good = [csi_datagram(7, 100 + k, iq) for k in range(6)]
+    # the packets nothing is made of (the others give items: tests/nodes/csi/test_datagrams.py)
     other = {
-        name: struct.pack("<I", magic) + b"\0" * 40
-        for magic, name in KNOWN_MAGICS.items()
-        if name not in ("csi", "vitals")
+        "compressed_csi": struct.pack("<I", MAGIC_COMPRESSED_CSI) + b"\0" * 40,
+        "type7": struct.pack("<I", MAGIC_TYPE7) + b"\0" * 40,
+        "mesh": encode_mesh(0x01, bytes(16)),  # TIME_SYNC
     }
     bad = [
         good[0][:30],  # truncated CSI buffer
@@ -241,6 +286,8 @@ def test_broken_datagrams_are_counted_by_reason_and_valid_ones_come_through() ->
         b"\xde\xad\xbe\xef" + bytes(100),  # unknown magic
         struct.pack("<I", 0xC5110009) + bytes(28),  # unknown magic of the family
         struct.pack("<I", MAGIC_CSI + 1) + bytes(5),  # vitals magic, truncated
+        encode_mesh(0x06, bytes(28))[:-1],  # a mesh HEALTH cut short
+        encode_mesh(0x06, bytes(28))[:-4] + bytes(4),  # a mesh HEALTH with a wrong CRC
     ]
     mixed = [good[0], *bad[:5], good[1], *other.values(), good[2], *bad[5:], *good[3:]]
     with source_only() as live:
@@ -249,7 +296,8 @@ def test_broken_datagrams_are_counted_by_reason_and_valid_ones_come_through() ->
         wait_for(lambda: live.gauges["datagrams"] == len(mixed))
     assert [f.seq for f in frames] == [100, 101, 102, 103, 104, 105]
     expected = {
-        "truncated": 5,
+        "truncated": 6,
+        "bad_crc": 1,
         "size_mismatch": 1,
         "bad_header": 1,
         "too_few_subcarriers": 1,
@@ -260,6 +308,7 @@ def test_broken_datagrams_are_counted_by_reason_and_valid_ones_come_through() ->
     warned = {e.fields["reason"] for e in live.named("item.dropped")}
     assert warned == {
         "truncated",
+        "bad_crc",
         "size_mismatch",
         "bad_header",
         "too_few_subcarriers",
