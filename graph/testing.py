@@ -169,6 +169,9 @@ class NodeRun:
     def values(self) -> list[Any]:
         return [item for _, item in self.items]
 
+    def events_named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.event == name]
+
 
 def run_node(
     kind: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -34,13 +35,28 @@ class SlidingWindowConfig(NodeConfig):
         description="Event-time gap (s) between two frames of a "
         "node above which its window starts afresh.",
     )
+    max_clock_jump_s: float = Field(
+        5.0,
+        gt=0,
+        description="A node's event time moving by more than this (s) from one frame to the "
+        "next, forward beyond the time that passed or back, is a clock jump: a lone frame off "
+        "the node's timeline is dropped (clock_outlier) without moving it; two in a row on a "
+        "new timeline restart the node's window there (counted clock_jump, a node.clock_jump "
+        "event).",
+    )
+    max_nodes: int = Field(
+        1024,
+        ge=1,
+        description="Nodes whose windows are kept; beyond, the node heard from least recently "
+        "is forgotten (counted node_evicted), so memory is bounded by this, not by the input.",
+    )
 
 
 class _Ring:
     """Fixed ring of the last ``size`` frames, each written twice so that any window is one
     contiguous slice: O(1) bookkeeping per frame plus the copy the window needs anyway."""
 
-    __slots__ = ("buf", "count", "last", "pos", "since_emit", "size", "ts")
+    __slots__ = ("buf", "count", "last", "pending", "pos", "since_emit", "size", "ts")
 
     def __init__(self, size: int, width: int) -> None:
         self.size = size
@@ -50,6 +66,8 @@ class _Ring:
         self.count = 0
         self.since_emit = 0
         self.last: CsiFrame | None = None
+        #: A frame far off the node's timeline, held until the next frame says which is right.
+        self.pending: CsiFrame | None = None
 
     def reset(self) -> None:
         self.count = 0
@@ -94,10 +112,71 @@ def build(
     ``max_gap_s``, so a window never spans a pause or a reconnect. Dropped frames, counted by
     reason: ``wrong_length`` (not ``subcarriers`` amplitudes), ``non_finite`` (NaN or inf),
     ``out_of_order`` (older than the node's previous frame), ``duplicate`` (same time and
-    amplitudes as the previous frame).
+    amplitudes as the previous frame), ``clock_outlier`` (see below), ``node_evicted`` (a
+    node's window forgotten beyond ``max_nodes``).
+
+    Clocks re-sync: a frame whose event time is more than ``max_clock_jump_s`` away from the
+    node's previous frame, either way, is held, not taken. If the next frame is back on the
+    old timeline, the held one was a lone outlier: dropped as ``clock_outlier``, the node's
+    clock unmoved (one frame stamped 10^6 s ahead never silences a node). If the next frame
+    follows it, the node's time did move: the window restarts on the new timeline with both
+    frames. That move is a clock jump (a server clock stepped back, a node rebooted), counted
+    by the gauge ``clock_jump`` and reported once by a ``node.clock_jump`` event, when it goes
+    back or forward by more than the processing time that passed; otherwise it was a pause
+    (gauge ``resets``). At ``pacing: max`` a replay's processing time says nothing, so a pause
+    in the recording longer than the bound counts as a jump too.
     """
-    rings: dict[int, _Ring] = {}
-    resets = 0
+    rings: OrderedDict[int, _Ring] = OrderedDict()
+    resets = jumps = 0
+    bound = config.max_clock_jump_s
+
+    def off_timeline(frame: CsiFrame, last: CsiFrame) -> bool:
+        return abs(frame.ts - last.ts) > bound
+
+    def is_jump(held: CsiFrame, last: CsiFrame) -> bool:
+        """Whether a confirmed move of a node's event time is a clock jump, not a pause:
+        back, or forward by more than the processing time that passed (when known)."""
+        gap = held.ts - last.ts
+        if gap < 0:
+            return True
+        if not (held.arrived and last.arrived):
+            return False
+        return gap - (held.arrived - last.arrived) > bound
+
+    def resync(ring: _Ring, frame: CsiFrame, held: CsiFrame, last: CsiFrame) -> None:
+        nonlocal jumps, resets
+        if is_jump(held, last):
+            jumps += 1
+            ctx.metrics.gauges["clock_jump"] = jumps
+            ctx.emit(
+                "node.clock_jump",
+                {
+                    "node_id": frame.node_id,
+                    "jump_s": round(held.ts - last.ts, 6),
+                    "ts_event": held.ts,
+                },
+                "warn",
+            )
+        else:
+            resets += 1
+            ctx.metrics.gauges["resets"] = resets
+        ring.reset()
+        ring.push(held)
+
+    def ring_of(node_id: int) -> _Ring:
+        ring = rings.get(node_id)
+        if ring is None:
+            if len(rings) >= config.max_nodes:
+                old, evicted = rings.popitem(last=False)
+                ctx.drop(
+                    "node_evicted",
+                    f"node {old}: {len(rings) + 1} nodes exceed max_nodes {config.max_nodes}; "
+                    f"its {evicted.count} buffered frames are forgotten",
+                )
+            ring = rings[node_id] = _Ring(config.size, config.subcarriers)
+        else:
+            rings.move_to_end(node_id)
+        return ring
 
     def on_frame(frame: CsiFrame) -> tuple[CsiWindow, ...]:
         nonlocal resets
@@ -109,11 +188,22 @@ def build(
             )
         if not math.isfinite(float(np.add.reduce(amp))):  # one reduction; NaN/inf survive the sum
             raise Drop("non_finite", f"node {frame.node_id} seq {frame.seq}")
-        ring = rings.get(frame.node_id)
-        if ring is None:
-            ring = rings[frame.node_id] = _Ring(config.size, config.subcarriers)
-        last = ring.last
+        ring = ring_of(frame.node_id)
+        last, held = ring.last, ring.pending
         if last is not None and ring.count:
+            if off_timeline(frame, last):
+                if held is not None and not off_timeline(frame, held):
+                    ring.pending = None
+                    resync(ring, frame, held, last)  # two frames agree: the clock moved
+                    last = held
+                else:
+                    if held is not None:
+                        ctx.drop("clock_outlier", _outlier(held, last))
+                    ring.pending = frame
+                    return ()
+            elif held is not None:
+                ring.pending = None
+                ctx.drop("clock_outlier", _outlier(held, last))
             gap = frame.ts - last.ts
             if gap < 0:
                 raise Drop("out_of_order", f"node {frame.node_id}: {gap:.3f} s")
@@ -130,4 +220,18 @@ def build(
         frames, ts_start = ring.window()
         return (CsiWindow(ts_start, frame.ts, frame.node_id, frames, frame.seq, frame.arrived),)
 
+    def count_held() -> None:
+        for ring in rings.values():
+            if ring.pending is not None and ring.last is not None:
+                ctx.drop("clock_outlier", _outlier(ring.pending, ring.last) + " (at the end)")
+                ring.pending = None
+
+    ctx.on_close(count_held)
     return ctx.process(on_frame)
+
+
+def _outlier(frame: CsiFrame, last: CsiFrame) -> str:
+    return (
+        f"node {frame.node_id} seq {frame.seq}: event time {frame.ts - last.ts:+.3f} s off the "
+        "node's timeline, alone"
+    )
