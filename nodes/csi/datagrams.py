@@ -111,10 +111,16 @@ class DatagramDecoder:
     def _decode(self, data: bytes, ts: float, arrived: float) -> Decoded | None:
         packet = parse_packet(data)
         if isinstance(packet, CsiPacket):
-            if self.seq.track(packet.node_id, packet.sequence):
-                self.seq.publish(self.gauges)
-                self._on_change()
-            amp = select_amplitudes(packet.iq, packet.n_subcarriers, self.selection)
+            # Only a packet that decodes feeds the sequence tracking: a broken one's sequence
+            # number is noise (30 of them made 37,280 phantom "lost" packets). A frame the
+            # selection has no bins for (no_htltf) is still a real packet of the node.
+            try:
+                amp = select_amplitudes(packet.iq, packet.n_subcarriers, self.selection)
+            except Rejected as exc:
+                if exc.reason == "no_htltf":
+                    self._track(packet)
+                raise
+            self._track(packet)
             self.gauges["frames"] += 1
             return CsiFrame(
                 ts,
@@ -142,6 +148,11 @@ class DatagramDecoder:
         assert isinstance(packet, OtherPacket)
         self._drop(f"{packet.name}_packet", f"{len(data)} bytes", warn=False)
         return None
+
+    def _track(self, packet: CsiPacket) -> None:
+        if self.seq.track(packet.node_id, packet.sequence):
+            self.seq.publish(self.gauges)
+            self._on_change()
 
     def _mesh(self, packet: MeshPacket, ts: float) -> None:
         body = packet.body

@@ -48,6 +48,9 @@ _MAX_DATAGRAM = 4096
 _SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+#: How often (s, while datagrams come) the kernel's drop counter of the socket is read, so
+#: kernel drops show in the periodic stats as they happen, not only at shutdown.
+_DROPS_CHECK_S = 1.0
 
 
 class UdpEsp32Config(NodeConfig):
@@ -128,8 +131,11 @@ def build(config: UdpEsp32Config, ctx: BuildContext) -> Observable[Decoded]:
     ``unknown_magic``, ``truncated``, ``size_mismatch``, ``bad_header``, ``bad_crc``,
     ``too_few_subcarriers``, ``recv_error``; and
     ``socket_overflow`` with a WARN: datagrams the kernel dropped because the socket's receive
-    buffer was full (read from ``/proc/net/udp`` on Linux when a sequence gap shows a loss, and
-    when the socket closes).
+    buffer was full (read from ``/proc/net/udp`` on Linux at most once a second while
+    datagrams come, when a sequence gap shows a loss, and when the socket closes; gauge
+    ``kernel_drops``). A datagram larger than any ESP32 packet (cut off by the receive buffer,
+    ``MSG_TRUNC``) is a ``size_mismatch``, never decoded. Only packets that decode feed the
+    sequence tracking.
 
     Gauges ``datagrams``, ``frames``, ``vitals`` and ``features`` count what was received and
     given.
@@ -164,6 +170,7 @@ class _UdpReader:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kernel_drops = 0  # the socket's kernel drop count already reported
+        self._drops_checked = 0.0  # wall time of the last look at it
         self._timestamps = False
         #: Set by the kernel: items are handed on from the readiness callback directly.
         self.emit: Callable[[Decoded], None] = _unset
@@ -231,13 +238,19 @@ class _UdpReader:
         )
         while True:
             try:
-                data, ancillary, _flags, _addr = sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
+                data, ancillary, flags, _addr = sock.recvmsg(_MAX_DATAGRAM, _ANCILLARY)
             except BlockingIOError:
                 break
             except OSError as exc:  # e.g. ICMP errors surfacing; the socket stays usable
                 ctx.drop("recv_error", str(exc))
                 break
             wall, arrived = now(), clock()
+            if flags & socket.MSG_TRUNC:  # larger than any ESP32 packet: never a frame
+                self.decoder.gauges["datagrams"] += 1
+                ctx.drop("size_mismatch", f"a datagram over {_MAX_DATAGRAM} bytes (cut off)")
+                continue
+            if wall - self._drops_checked >= _DROPS_CHECK_S:
+                self._count_kernel_drops(sock)
             ts = wall
             for level, kind, payload in ancillary:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
@@ -255,9 +268,11 @@ class _UdpReader:
         sock = sock or self._sock
         if sock is None:
             return
+        self._drops_checked = time.time()
         total = socket_drops(sock)
         if total is not None and total > self._kernel_drops:
             lost, self._kernel_drops = total - self._kernel_drops, total
+            self.ctx.metrics.gauges["kernel_drops"] = total
             self.ctx.drop(
                 "socket_overflow",
                 f"the kernel dropped {lost} datagrams: the receive buffer was full (raise "

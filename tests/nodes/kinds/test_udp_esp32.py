@@ -317,6 +317,34 @@ def test_broken_datagrams_are_counted_by_reason_and_valid_ones_come_through() ->
     assert live.status == 0
 
 
+def test_a_datagram_larger_than_the_buffer_is_never_decoded_as_a_frame() -> None:
+    # its first 4096 bytes are a whole valid CSI packet (2038 subcarriers): read cut off, it
+    # would pass for one; MSG_TRUNC says it was cut
+    big = csi_datagram(3, 1, bytes(range(256)) * 15 + bytes(236)) + bytes(100)
+    assert len(big) == 4096 + 100
+    with source_only() as live:
+        live.send([big, csi_datagram(3, 2, bytes(128))])
+        (frame,) = live.wait_items("udp", 1)
+        wait_for(lambda: live.gauges["datagrams"] == 2)
+    assert frame.seq == 2 and frame.n_subcarriers == 64
+    assert live.drops == {"size_mismatch": 1}
+
+
+def test_broken_packets_do_not_feed_the_sequence_tracking() -> None:
+    rng = np.random.default_rng(3)
+    good = [csi_datagram(1, 100 + k, bytes(128)) for k in range(10)]
+    # valid headers, random sequence numbers, too few subcarriers: noise, not the node's count
+    noise = [csi_datagram(1, int(s), bytes(40)) for s in rng.integers(0, 2**32, 30)]
+    with source_only() as live:
+        live.send([*good[:5], *noise, *good[5:]])
+        frames = live.wait_items("udp", 10)
+        wait_for(lambda: live.gauges["datagrams"] == 40)
+    assert [f.seq for f in frames] == list(range(100, 110))
+    assert live.drops == {"too_few_subcarriers": 30}
+    assert live.gauges["seq_lost"] == 0 and live.gauges["seq_gaps"] == 0
+    assert live.gauges["seq_resets"] == 0
+
+
 def test_sequence_gaps_duplicates_reordering_and_restarts_are_counted() -> None:
     iq = bytes(128)
     seqs = [(1, 1000), (1, 1001), (1, 1003), (1, 1003), (1, 1002), (1, 1010), (2, 5000)]
@@ -561,6 +589,7 @@ def test_datagrams_the_kernel_drops_on_a_full_buffer_are_counted() -> None:
         received = live.gauges["datagrams"]
         assert live.gauges["seq_lost"] == sent - received
         assert live.drops["socket_overflow"] == sent - received  # counted while running
+        assert live.gauges["kernel_drops"] == sent - received
     assert 2 < received < sent
     assert live.drops["socket_overflow"] == sent - received  # and no more at close
     warn = [e for e in live.named("item.dropped") if e.fields["reason"] == "socket_overflow"]
