@@ -168,13 +168,15 @@ def build_graph(
     by_id = {n.id: n for n in spec.nodes}
     graph = BuiltGraph(spec, services, order, {}, {})
     replace = replace or {}
+    configs: dict[str, Any] = {}
     for nid in order:
         node = by_id[nid]
         kind = graph.kinds[nid] = registry.get(node.type)
-        config = kind.config.model_validate(node.config)
+        config = configs[nid] = kind.config.model_validate(node.config)
         is_source = kind.role is Role.SOURCE
         sched = source_scheduler(nid) if is_source else pipeline_scheduler
         ctx = graph.contexts[nid] = BuildContext(nid, kind.name, services, sched)
+        ctx.upstream.update({up: (graph.kinds[up].name, configs[up]) for up in node.inputs})
         metrics = ctx.metrics
 
         def count_in(_item: Any, m: Any = metrics) -> None:

@@ -61,6 +61,10 @@ class BuildContext:
         #: gets its own thread's scheduler; transforms and sinks get the pipeline thread's.
         self.scheduler = scheduler
         self.metrics: NodeMetrics = services.metrics.node(node_id, kind)
+        #: The nodes this one reads from: id -> (kind, validated config), filled before this
+        #: node is built, so a builder can check its contract with its neighbours (a model's
+        #: window against the window node feeding it) and refuse the graph before it runs.
+        self.upstream: dict[str, tuple[str, Any]] = {}
         self._last_warn: dict[str, float] = {}
         self._pending: dict[str, int] = {}
 

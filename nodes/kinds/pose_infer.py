@@ -10,12 +10,13 @@ from pydantic import Field
 from reactivex import Observable
 
 from posecog.graph.context import BuildContext
-from posecog.graph.errors import Drop
+from posecog.graph.errors import ConfigError, Drop
 from posecog.graph.node import NodeConfig
 
 from ..items import CsiWindow, Pose
 from ..model import BackendName, PoseModel, load_model
 from ..registry import registry
+from .sliding_window import SlidingWindowConfig
 
 #: Default ``min_confidence``: the reference cog's default. Every window of the real RuView
 #: excerpts (variants A and B) scores 0.69..0.94 with pose_v1, garbage input (zeros, constant,
@@ -128,10 +129,30 @@ def build(
     Drops (counted, with a rate-limited WARN): ``wrong_shape`` (not the model's
     ``[window, subcarriers]``), ``non_finite`` (NaN/inf amplitudes), ``low_confidence``
     (below ``min_confidence``), ``non_finite_output`` and ``error:<Type>`` (a window the
-    model fails on; the rest of its batch goes through). Confidence is the product of an
-    input-quality and an output-plausibility score (``posecog.nodes.model.confidence``).
+    model fails on; the rest of its batch goes through). A model whose window does not fit
+    the ``sliding_window`` feeding it (``size`` frames of ``subcarriers`` amplitudes) is
+    refused when the graph is built (exit 2), before any frame is read. Confidence is the
+    product of an input-quality and an output-plausibility score
+    (``posecog.nodes.model.confidence``).
     """
     model = load_model(ctx.resolve(config.model) if config.model else None, config.backend)
+    _check_fit(model, ctx)
     ctx.emit("model.loaded", model.describe(), "warn" if model.is_stub else "info")
     windows = _Windows(model, config, ctx)
     return ctx.batch(windows.run, config.max_batch, check=windows.check)
+
+
+def _check_fit(model: PoseModel, ctx: BuildContext) -> None:
+    """Refuse a model whose input the ``sliding_window`` nodes feeding this one cannot give."""
+    if model.is_stub:
+        return
+    want = (model.window, model.n_subcarriers)
+    for up, (kind, cfg) in ctx.upstream.items():
+        if not isinstance(cfg, SlidingWindowConfig) or (cfg.size, cfg.subcarriers) == want:
+            continue
+        raise ConfigError(
+            f"node '{ctx.node_id}' (pose_infer): the model takes windows of {want[0]} frames x "
+            f"{want[1]} subcarriers, but its input '{up}' ({kind}) makes {cfg.size} x "
+            f"{cfg.subcarriers}: set size: {want[0]} and subcarriers: {want[1]} on '{up}', or "
+            "use a model trained for that window"
+        )

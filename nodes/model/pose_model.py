@@ -160,26 +160,60 @@ def _auto_backend() -> Literal["numpy", "onnxruntime", "native"]:
     return "onnxruntime"
 
 
-def synthetic_window(window: int = 20, n_subcarriers: int = 56) -> FloatArray:
+def synthetic_window(
+    window: int = 20, n_subcarriers: int = 56, phase: float = 0.0, tilt: float = 0.0
+) -> FloatArray:
     """A deterministic CSI-like window ``[1, window, n_subcarriers]``: a smooth amplitude
-    response with LLTF nulls, gently modulated over time."""
+    response with LLTF nulls, gently modulated over time (``phase`` shifts the modulation,
+    ``tilt`` slopes the response across subcarriers: other rooms, other bodies)."""
     t = np.arange(window, dtype=np.float32)[:, None]
     k = np.arange(n_subcarriers, dtype=np.float32)[None, :]
     amp = 12.0 + 5.0 * np.sin(2 * np.pi * k / 28.0) + 0.8 * np.sin(2 * np.pi * t / 7.0 + k / 5.0)
+    if phase or tilt:
+        amp = amp * (1.0 + tilt * (k / n_subcarriers - 0.5)) + 0.8 * np.sin(phase + t / 3.0)
     amp[:, [i for i in range(n_subcarriers) if i == 0 or 27 <= i <= 37]] = 0.0
     out: FloatArray = amp[None].astype(np.float32)
     return out
 
 
+#: A keypoint coordinate this close to 0 or 1 is pinned to the image border.
+_SATURATED_EPS = 1e-3
+
+
 def synthetic_check(model: PoseModel) -> float:
-    """Run one synthetic window (for ``health``); its confidence, or ``ModelError`` if the
-    output is not finite keypoints in [0, 1] with a confidence in [0, 1]."""
-    keypoints, conf = model.infer(synthetic_window(model.window, model.n_subcarriers))
-    if keypoints.shape != (1, 17, 2) or not np.isfinite(keypoints).all():
-        raise ModelError(f"model ({model.backend}) gave non-finite or misshapen keypoints")
+    """Run synthetic windows (for ``health``); the first one's confidence, or ``ModelError`` if
+    the output is not finite keypoints in [0, 1] with a confidence in [0, 1], if it is
+    saturated (most coordinates pinned to 0 or 1) or if it is constant (three different
+    windows give the same pose: the model ignores its input). The stub is constant by
+    design and is only checked for range."""
+    windows = np.concatenate(
+        [
+            synthetic_window(model.window, model.n_subcarriers),
+            synthetic_window(model.window, model.n_subcarriers, phase=2.0, tilt=0.6),
+            synthetic_window(model.window, model.n_subcarriers, phase=4.0, tilt=-0.6) * 0.7,
+        ]
+    )
+    keypoints, conf = model.infer(windows)
+    name = model.backend
+    if keypoints.shape != (3, 17, 2) or not np.isfinite(keypoints).all():
+        raise ModelError(f"model ({name}) gave non-finite or misshapen keypoints")
     if (keypoints < 0).any() or (keypoints > 1).any():
-        raise ModelError(f"model ({model.backend}) gave keypoints outside [0, 1]")
+        raise ModelError(f"model ({name}) gave keypoints outside [0, 1]")
     c = float(conf[0])
-    if not 0.0 <= c <= 1.0:
-        raise ModelError(f"model ({model.backend}) gave confidence {c} outside [0, 1]")
+    if not all(0.0 <= float(x) <= 1.0 for x in conf):
+        raise ModelError(f"model ({name}) gave confidence {c} outside [0, 1]")
+    if model.is_stub:
+        return c
+    pinned = float(np.mean((keypoints < _SATURATED_EPS) | (keypoints > 1 - _SATURATED_EPS)))
+    if pinned > 0.5:
+        raise ModelError(
+            f"model ({name}) is saturated: {pinned:.0%} of its keypoint coordinates sit on the "
+            "image border (0 or 1) for synthetic input; the weights are broken or mis-scaled"
+        )
+    spread = float(np.ptp(keypoints, axis=0).max())
+    if spread < 1e-6:
+        raise ModelError(
+            f"model ({name}) gives the same pose for three different windows (spread "
+            f"{spread:.1e}): it ignores its input"
+        )
     return c
