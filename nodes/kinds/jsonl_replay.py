@@ -53,7 +53,9 @@ class JsonlReplayConfig(NodeConfig):
         "divided by 'speed'.",
     )
     speed: float = Field(
-        1.0, gt=0, description="Time compression of 'realtime' pacing: 2.0 replays twice as fast."
+        1.0,
+        ge=1e-3,
+        description="Time compression of 'realtime' pacing: 2.0 replays twice as fast.",
     )
     nodes: tuple[int, ...] | None = Field(
         None,
