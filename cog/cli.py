@@ -9,14 +9,17 @@ import neither numpy nor onnxruntime (the gateway calls them often).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from posecog.graph.errors import ConfigError, LintError, RuntimeFailure
 
+from . import signals
 from .manifest import COG_ID, manifest, version
 
 __all__ = ["main"]
@@ -150,8 +153,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.verb == "run":
+        signals.catch_early()  # before the heavy imports: a stop then is a clean one
     try:
-        return _dispatch(parser, args)
+        code = _dispatch(parser, args)
+        sys.stdout.flush()  # an output that cannot be written is this command's error
+        return code
     except LintError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -163,8 +170,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeFailure as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # e.g. `... | head`: the reader left; nothing more to say
-        return 0
+    except OSError as exc:
+        return _output_failed(exc)
+
+
+def _output_failed(exc: OSError) -> int:
+    """Stdout (or a file the command writes) cannot be written: exit 1, one ``Error:`` line;
+    quietly when the reader left (``| head``: EPIPE). Stdout is pointed at /dev/null so the
+    interpreter's own flush at exit does not fail a second time."""
+    with suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    if exc.errno != errno.EPIPE:
+        print(f"Error: cannot write output: {exc.strerror or exc}", file=sys.stderr)
+    return 1
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from posecog.graph.runtime import Runtime
 from posecog.graph.schema import pipeline_schema
 from posecog.nodes.registry import default_registry
 
+from . import signals
 from .config import REFERENCE_TO_PARAM, load_runtime_config, runtime_config_schema
 from .docs import render_kind, render_kind_list
 from .manifest import COG_ID
@@ -58,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         interactive=sys.stderr.isatty(),
         stats_interval=args.stats_interval,
         started_fields=started,
+        stop_requested=signals.STOP,
     )
     status = runtime.run()
     if status and runtime.failure:
@@ -168,6 +170,8 @@ def cmd_health(args: argparse.Namespace) -> int:
         },
     )
     events.flush()
+    if events.failed is not None:  # e.g. stdout is a full disk: the answer did not get out
+        raise events.failed
     if model.backend == "stub":
         print("health: no model weights found; running the stub (no real poses)", file=sys.stderr)
     return 0

@@ -11,11 +11,19 @@ callbacks (on the pipeline thread) -> the I/O loop's tasks cancelled -> every th
 joined -> ``run.finished`` with every count. Every exit path goes through the same ``_finish``.
 Exit status: 0 finished or stopped by a signal, 1 runtime failure (a sink that cannot write,
 stdout included; a bug). Configuration errors are raised before anything starts (exit 2).
+
+A stop is bounded: after SIGINT/SIGTERM the run drains what it can for ``STOP_DRAIN_S``; what
+did not drain is reported (``run.finished`` ``drained: false``), not a failure. If the run has
+still not ended ``STOP_TIMEOUT_S`` after the signal (a sink blocked in a write: the reader of
+stdout stalled), the process exits with status 0 at once, having flushed what it could: a
+stop never hangs. A signal that came before the run started (``stop_requested``, set by the
+CLI's early handler while models load) stops it as soon as it starts.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import sys
 import threading
@@ -23,7 +31,7 @@ import time
 import traceback
 import types
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +51,13 @@ from .spec import NodeSpec, PipelineSpec
 
 __all__ = ["Runtime"]
 
-#: Longest wait for in-flight items to drain after a stop request before giving up (s).
+#: Longest wait for in-flight items to drain when the sources completed (s).
 DRAIN_TIMEOUT = 10.0
+#: Longest wait for in-flight items to drain after a stop signal (s).
+STOP_DRAIN_S = 3.0
+#: After a stop signal, the process exits (status 0) this long later whatever is still
+#: blocked (s).
+STOP_TIMEOUT_S = 5.0
 #: Longest wait for one thread of the run to end when the run closes (s).
 JOIN_TIMEOUT = 5.0
 
@@ -62,8 +75,10 @@ class Runtime:
         interactive: bool = False,
         stats_interval: float = 10.0,
         started_fields: Mapping[str, Any] | None = None,
+        stop_requested: threading.Event | None = None,
     ) -> None:
         self.spec = spec
+        self._stop_requested = stop_requested
         self.events = events
         self.stats_interval = stats_interval
         self.io = IoLoop("io", on_error=self._thread_bug)
@@ -80,6 +95,8 @@ class Runtime:
         self._wake = threading.Event()
         self._failure: str | None = None
         self._quiet_failure = False
+        self._drained = True
+        self._watchdog: threading.Timer | None = None
         self._pending_sinks: set[str] = set()
         self._lock = threading.Lock()
         self._source_threads: list[EventLoopScheduler] = []
@@ -185,6 +202,7 @@ class Runtime:
 
         def handler(signum: int, _frame: types.FrameType | None) -> None:
             self._stop.set()
+            self._arm_watchdog()
             # Not ``self._wake.set()`` here: the interrupted main thread may hold that event's
             # lock (in ``clear``); a short-lived thread sets it once the lock is free.
             threading.Thread(target=self._wake.set, name="signal-wake", daemon=True).start()
@@ -206,13 +224,20 @@ class Runtime:
         )
         reason = "completed"
         with self._signals():
+            if self._stop_requested is not None and self._stop_requested.is_set():
+                self.stop()  # a signal came while the run was being built
+                self._arm_watchdog()
             try:
                 self._pipeline.schedule(lambda _s, _t: self._start())
                 reason = self._wait()
                 # Every exit path: stop reading, let what is in flight reach the sinks.
                 self._on_pipeline(self.graph.stop_sources)
-                if not self._done.wait(DRAIN_TIMEOUT) and reason == "stopped":
-                    self._fail("drain timed out")
+                stopping = reason == "stopped"
+                if not self._done.wait(STOP_DRAIN_S if stopping else DRAIN_TIMEOUT):
+                    if stopping:
+                        self._drained = False  # asked to stop: not a failure
+                    else:
+                        self._fail("drain timed out")
             finally:
                 self._finish()
         if self._failure:
@@ -223,11 +248,25 @@ class Runtime:
             "elapsed_s": round(time.monotonic() - t0, 3),
             **self.stats(),
         }
+        if not self._drained:
+            fields["drained"] = False
         if self._failure:
             fields["error"] = self._failure
         self.events.emit("run.finished", fields, "error" if self._failure else "info")
         self.events.flush()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         return 1 if self._failure else 0
+
+    def _arm_watchdog(self) -> None:
+        """After a stop signal: exit the process ``STOP_TIMEOUT_S`` later if the run is still
+        blocked (see the module docstring). Once."""
+        if self._watchdog is not None:
+            return
+        self._watchdog = threading.Timer(STOP_TIMEOUT_S, _abandon)
+        self._watchdog.daemon = True
+        self._watchdog.name = "stop-watchdog"
+        self._watchdog.start()
 
     def _wait(self) -> str:
         """Sleep until the run ends or a stop is asked for, emitting the periodic stats."""
@@ -288,3 +327,16 @@ class Runtime:
             if isinstance(thread, threading.Thread) and thread.is_alive():
                 thread.join(JOIN_TIMEOUT)
         self._pipeline.dispose()
+
+
+def _abandon() -> None:
+    """The run did not end within ``STOP_TIMEOUT_S`` of a stop signal: exit now (status 0,
+    the stop was asked for), saying why on stderr if it can be written."""
+    note = (
+        f"stopped: the run could not finish within {STOP_TIMEOUT_S:g} s of the signal (an "
+        "output is blocked: its reader stalled); exiting without the rest of its output\n"
+    )
+    with suppress(OSError):  # stderr may be stalled too: never wait for it
+        os.set_blocking(2, False)
+        os.write(2, note.encode())
+    os._exit(0)
