@@ -18,6 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from posecog.graph.errors import ConfigError, LintError, RuntimeFailure
+from posecog.graph.secrets import REDACT
 
 from . import signals
 from .manifest import COG_ID, manifest, version
@@ -161,14 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except LintError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(REDACT(str(problem)), file=sys.stderr)
         print(f"Error: {len(exc.problems)} problem(s); nothing was run", file=sys.stderr)
         return 2
     except ConfigError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {REDACT(str(exc))}", file=sys.stderr)
         return 2
     except RuntimeFailure as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {REDACT(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
         return _output_failed(exc)

@@ -15,6 +15,7 @@ from posecog.graph.lint import lint_file
 from posecog.graph.loader import parse_overrides
 from posecog.graph.runtime import Runtime
 from posecog.graph.schema import pipeline_schema
+from posecog.graph.secrets import REDACT
 from posecog.nodes.registry import default_registry
 
 from . import signals
@@ -63,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     status = runtime.run()
     if status and runtime.failure:
-        print(f"Error: {runtime.failure}", file=sys.stderr)
+        print(f"Error: {REDACT(runtime.failure)}", file=sys.stderr)
     return status
 
 

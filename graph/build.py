@@ -14,16 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import reactivex
+from pydantic import SecretStr
 from reactivex import Observable, abc
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
+from .config_text import shown
 from .context import BuildContext, RunServices
 from .errors import ConfigError
 from .lint import topological_order
 from .metrics import NodeMetrics
 from .node import NodeKind, Port, Role
 from .registry import Registry
+from .secrets import REDACT
 from .spec import NodeSpec, PipelineSpec
 
 __all__ = ["BuiltGraph", "HopLike", "OutputSubject", "build_graph"]
@@ -151,6 +154,31 @@ def _port_input(
     return merged.pipe(ops.do_action(count_in))
 
 
+def _register_secrets(config: Any) -> None:
+    """Mask a node's secrets in every output from now on: its ``SecretStr`` fields and the
+    credentials of any URL it holds (``graph.secrets``)."""
+    for name in type(config).model_fields:
+        value = getattr(config, name)
+        if isinstance(value, SecretStr):
+            REDACT.add(value.get_secret_value())
+        elif isinstance(value, str):
+            REDACT.add_url(value)
+
+
+def _build(kind: NodeKind, config: Any, ctx: BuildContext) -> Any:
+    """``kind.build(config, ctx)``. An ``OSError`` there comes from checking a path the config
+    names (too long, in a folder that may not be entered, ...): a ``ConfigError`` naming the
+    node, not a traceback."""
+    try:
+        return kind.build(config, ctx)
+    except OSError as exc:
+        path = f" ({shown(str(exc.filename))})" if exc.filename else ""
+        raise ConfigError(
+            f"node '{ctx.node_id}' ({kind.name}): a path of its config must be usable;"
+            f" got {exc.strerror or exc}{path}"
+        ) from None
+
+
 def build_graph(
     spec: PipelineSpec,
     registry: Registry,
@@ -173,6 +201,7 @@ def build_graph(
         node = by_id[nid]
         kind = graph.kinds[nid] = registry.get(node.type)
         config = configs[nid] = kind.config.model_validate(node.config)
+        _register_secrets(config)
         is_source = kind.role is Role.SOURCE
         sched = source_scheduler(nid) if is_source else pipeline_scheduler
         ctx = graph.contexts[nid] = BuildContext(nid, kind.name, services, sched)
@@ -183,12 +212,12 @@ def build_graph(
             m.items_in += 1
 
         if is_source:
-            observable = replace[nid] if nid in replace else kind.build(config, ctx)
+            observable = replace[nid] if nid in replace else _build(kind, config, ctx)
             hop = make_hop(kind, node, ctx)
             graph.sources.append(SourceRun(nid, observable, ctx, hop))
             out: Observable[Any] = hop.observable
         else:
-            operator = kind.build(config, ctx)
+            operator = _build(kind, config, ctx)
             if kind.named_inputs:
                 ports = node.ports or {}
                 out = operator(

@@ -18,6 +18,7 @@ from .aio import IoLoop
 from .errors import Drop, RuntimeFailure
 from .events import EventStream
 from .metrics import NodeMetrics, RunMetrics
+from .secrets import REDACT
 
 __all__ = ["BuildContext", "RunServices"]
 
@@ -128,8 +129,8 @@ class BuildContext:
                 "count": self._pending.pop(reason),
                 "total": self.metrics.drops[reason],
             }
-            if detail:
-                fields["detail"] = detail[:300]
+            if detail:  # masked before it is cut: half a token would no longer match
+                fields["detail"] = REDACT(detail)[:300]
             self.emit("item.dropped", fields, "warn")
 
     # -- per-item operators ----------------------------------------------------------------------

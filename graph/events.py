@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from .secrets import REDACT
+
 __all__ = ["Event", "EventStream", "Level", "to_json_line"]
 
 Level = Literal["debug", "info", "warn", "error"]
@@ -100,11 +102,17 @@ class EventStream:
         return ev
 
     def write(self, ev: Event) -> None:
+        """Write one event (no flush). Secrets are masked first (``graph.secrets``), for the
+        text stream and the listeners alike."""
+        line = to_json_line(ev)
+        clean = REDACT(line)
+        if len(clean) != len(line) or clean != line:
+            line, ev = clean, Event(ev.event, json.loads(clean)["fields"], ev.level, ev.ts)
         failed = None
         with self._lock:
             if self._out is not None and self.failed is None:
                 try:
-                    self._out.write(to_json_line(ev) + "\n")
+                    self._out.write(line + "\n")
                 except (OSError, ValueError) as exc:  # full disk, closed pipe, closed file
                     failed = self._failed(exc)
             for listener in self._listeners:

@@ -132,7 +132,7 @@ class _Poller(SensingReader):
             self.token_source = f"env {config.token_env}"
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
-            self.secrets.append(token)
+            self.add_secret(token)
         self.client: httpx.AsyncClient | None = None
         self.refusals = Backoff(
             config.backoff_min_s, config.backoff_max_s, jitter=config.backoff_jitter
@@ -207,12 +207,16 @@ class _Poller(SensingReader):
                 f"env var named by 'token_env' to the server's RUVIEW_API_TOKEN)",
             )
         elif status in (400, 421):
-            host = self.headers.get("Host", urlsplit(self.config.url).netloc)
+            parts = urlsplit(self.config.url)
+            netloc = parts.netloc.rpartition("@")[2]  # never the userinfo
+            host = self.headers.get("Host", netloc)
             self.drop(
                 "host_rejected",
                 f"HTTP {status} {reason}: Host header not allowed ({host!r}); set "
                 f"'host_header' to a host on the server's allow-list, or add this one to it",
             )
         else:
-            text = body[:120].decode("utf-8", "replace")
+            # Cut after masking (the drop does both): a server that echoes the request must not
+            # leak the start of a token that a cut before masking would have left unmatched.
+            text = body[:4096].decode("utf-8", "replace")
             self.drop("http_status", f"unexpected HTTP {status} {reason}: {text!r}")

@@ -100,7 +100,7 @@ class _WsReader(SensingReader):
         self.config = config
         parts = urlsplit(config.url)
         # userinfo and query may carry a credential: never in a reason or a detail
-        self.secrets.extend(s for s in (parts.password, parts.query) if s)
+        self.add_secret(*(s for s in (parts.password, parts.query) if s))
         self.conn: ClientConnection | None = None
         self.gauges["messages"] = 0
 

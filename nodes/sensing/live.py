@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 from posecog.graph.connection import NotConnected, Retry
 from posecog.graph.context import BuildContext
 from posecog.graph.node import NodeConfig
+from posecog.graph.secrets import REDACT
 from posecog.nodes.csi.recording import RecordingParser
 from posecog.nodes.rejection import Rejected
 
@@ -131,10 +132,15 @@ class SensingReader:
     def drop(self, reason: str, detail: str, warn: bool = True) -> None:
         self.ctx.drop(reason, f"{self.shown_url}: {self.redact(detail)}", warn=warn)
 
+    def add_secret(self, *values: str) -> None:
+        """Mask these in this reader's messages and in every output of the process."""
+        self.secrets.extend(v for v in values if v)
+        REDACT.add(*values)
+
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return REDACT(text)
 
     def lost(self, exc: BaseException) -> NotConnected:
         """The kernel's ``NotConnected`` for an exception of the client library (redacted)."""
