@@ -22,16 +22,20 @@ from pathlib import Path
 from posecog.nodes.items import CsiFrame
 from posecog.nodes.rejection import Rejected
 
+from .formats import FORMATS
 from .recording import Entry, RecordingParser, RecordingReader
 
-__all__ = ["FORMATS_READ", "RecordingFrames"]
+__all__ = ["FORMATS_READ", "FRAME_SKIPS", "RecordingFrames"]
+
+#: Reasons ``RecordingFrames`` adds to the reader's: vitals (only frames are given) and frames
+#: of nodes not selected.
+FRAME_SKIPS = frozenset({"vitals_line", "node_not_selected"})
 
 
-#: What replay reads, for the message of a file that gave no frame (INTERFACES §5).
+#: What replay reads, for the message of a file that gave no frame (made from ``FORMATS``).
 FORMATS_READ = (
-    "Replay reads JSONL recordings of RuView's tools, optionally gzip-compressed: raw ESP32 "
-    "packets (variant A, 'raw_csi' lines), amplitude frames (variant B, 'subcarriers' lists) "
-    "and sensing-server dumps (variant C, 'sensing_update' lines)"
+    "Replay reads JSONL recordings of RuView's tools, optionally gzip-compressed, recognised "
+    "line by line: " + "; ".join(f"variant {f.variant}, {f.what}: {f.recognised}" for f in FORMATS)
 )
 
 
@@ -61,11 +65,6 @@ def _known_other_format(line: str) -> str | None:
         return (
             "camera-paired training data ('csi' windows with 'kp' keypoints), which "
             "'cog-pose-estimation evaluate' and 'train' read, not replay"
-        )
-    if obj.get("type") == "raw_csi" and isinstance(obj.get("timestamp"), str):
-        return (
-            "'raw_csi' lines with an ISO-8601 'timestamp', as scripts/record-csi-udp.py writes "
-            "them (variant A-legacy), which replay does not read"
         )
     return None
 

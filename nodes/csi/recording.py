@@ -1,10 +1,20 @@
-"""JSONL CSI recordings: every line variant of INTERFACES §5, detected line by line.
+"""JSONL CSI recordings: every line variant of INTERFACES §5 and §9, detected line by line.
 
-* **A, raw packets**: ``raw_csi`` lines (``iq_hex`` = packet bytes 20..) become a ``CsiFrame`` of
-  LLTF bins 0..55 (``esp32.lltf56`` of the amplitudes), ``seq`` = line number and
-  ``n_subcarriers`` = the line's ``subcarriers``; ``vitals`` lines become ``Vitals``; ``feature``
-  lines and untyped sibling packets (0xC5110005 compressed CSI, ...) are skipped by reason.
-  ``rssi`` on ``raw_csi`` lines is a constant placeholder, so frames carry ``rssi=None``.
+``formats.FORMATS`` names each variant and how its lines are recognised (replay's docs are made
+from it); what each line gives:
+
+* **A, raw packets**: ``raw_csi`` lines with ``magic`` (``iq_hex`` = packet bytes 20..) become a
+  ``CsiFrame`` of LLTF bins 0..55 (``esp32.amplitude`` of the first 56 pairs), ``seq`` = line
+  number and ``n_subcarriers`` = the line's ``subcarriers``; ``vitals`` lines become
+  ``Vitals``; ``feature`` lines and untyped sibling packets (0xC5110005 compressed CSI, ...) are
+  skipped by reason. ``rssi`` on ``raw_csi`` lines is a constant placeholder, so frames carry
+  ``rssi=None``.
+* **A-legacy, every datagram** (``scripts/record-csi-udp.py`` as the user guide runs it:
+  ``raw_csi`` lines without ``magic``, ``iq_hex`` = packet bytes 8..) and **A-filtered** (its
+  later versions, CSI packets only): decoded in ``recording_legacy``. A CSI packet gives the
+  frame variant A gives (the same amplitudes, bit for bit) with ``seq`` = the packet's
+  sequence, the packet's RSSI and event time ``ts_ns``; A-legacy's other packets are told
+  apart by their length and skipped by kind (``vitals_packet``, ...).
 * **B, amplitude frames**: ``subcarriers`` is a list of 56 floats; no ``node_id`` means node 0;
   ``seq`` = line number; ``n_subcarriers`` = 0 (unknown); ``rssi`` 0.0 means "not recorded".
 * **C, sensing-server stream dumps**: one ``CsiFrame`` per node of each ``sensing_update`` with
@@ -18,14 +28,13 @@
 
 A line that yields nothing yields a ``Rejected(reason, detail)`` instead: nothing is ever dropped
 silently, except blank lines. Reasons in ``MALFORMED`` mean the line is broken; the others
-(``NO_FRAME_REASONS``) mark well-formed lines that carry no frame.
+(``NO_FRAME_REASONS``) mark well-formed lines that carry no frame (both in ``formats``).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import zlib
 from collections.abc import Iterator
@@ -47,44 +56,20 @@ from .esp32 import (
     MAGIC_VITALS,
     amplitude,
 )
+from .formats import FORMATS, MALFORMED, NO_FRAME_REASONS, RecordingFormat
+from .json_fields import field, integer, number, opt_bool, opt_number
+from .recording_legacy import filtered_frame, is_filtered, is_recorder_line, legacy_frame
 
 __all__ = [
+    "FORMATS",
     "MALFORMED",
     "NO_FRAME_REASONS",
     "Entry",
+    "RecordingFormat",
     "RecordingParser",
     "RecordingReader",
     "read_recording",
 ]
-
-#: Reasons of lines that are broken (the file is damaged or not what it claims to be).
-MALFORMED = frozenset(
-    {
-        "bad_json",  # not JSON, or not UTF-8
-        "truncated_line",  # the last line has no newline and does not parse
-        "unknown_record",  # JSON, but none of the variants (or an unknown ``type``)
-        "missing_field",
-        "bad_type",  # a field of the wrong JSON type
-        "bad_length",  # wrong number of amplitudes, iq_hex or size not matching subcarriers
-        "bad_hex",
-        "non_finite",  # NaN or infinity where a number is required
-        "unknown_magic",
-        "magic_mismatch",  # a known magic that does not belong to the line's type
-        "no_timestamp",  # an edge_vitals line without timestamp before any sensing_update
-        "read_error",  # the file itself cannot be read further (e.g. a cut-off .gz)
-    }
-)
-#: Reasons of well-formed lines that carry no frame.
-NO_FRAME_REASONS = frozenset(
-    {
-        "feature_line",
-        "compressed_csi",  # an untyped 0xC5110005 line
-        "other_packet",  # another untyped sibling packet
-        "wasm_event",
-        "duplicate_tick",  # the server's 100 ms repeat of the previous update
-        "no_amplitude",  # a vitals-triggered update: every node's amplitude list is empty
-    }
-)
 
 
 class Entry(NamedTuple):
@@ -95,48 +80,7 @@ class Entry(NamedTuple):
     value: CsiFrame | Vitals | Rejected
 
 
-# -- field readers: each raises Rejected with a reason --------------------------------------------
-
-
-def _field(obj: dict[str, Any], key: str) -> Any:
-    if key not in obj:
-        raise Rejected("missing_field", f"'{key}' is required")
-    return obj[key]
-
-
-def _number(obj: dict[str, Any], key: str) -> float:
-    value = _field(obj, key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected("bad_type", f"'{key}' must be a number; got {type(value).__name__}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond float range
-        number = math.inf
-    if not math.isfinite(number):
-        raise Rejected("non_finite", f"'{key}' must be finite; got {value!r:.40}")
-    return number
-
-
-def _opt_number(obj: dict[str, Any], key: str) -> float | None:
-    return None if obj.get(key) is None else _number(obj, key)
-
-
-def _integer(obj: dict[str, Any], key: str, default: int | None = None) -> int:
-    if default is not None and key not in obj:
-        return default
-    value = _field(obj, key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Rejected("bad_type", f"'{key}' must be an integer; got {value!r:.40}")
-    return value
-
-
-def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool | int | float):
-        return bool(value)
-    raise Rejected("bad_type", f"'{key}' must be a boolean; got {type(value).__name__}")
+# -- field readers: each raises Rejected with a reason (and json_fields) --------------------------
 
 
 def _amplitudes(value: Any, key: str) -> FloatArray:
@@ -234,7 +178,9 @@ class RecordingParser:
             raise Rejected("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
         kind = obj.get("type")
         if kind == "raw_csi":
-            return [_raw_csi(obj, line)]
+            if not is_recorder_line(obj):
+                return [_raw_csi(obj, line)]
+            return [filtered_frame(obj) if is_filtered(obj) else legacy_frame(obj)]
         if kind == "vitals":
             _check_magic(obj, MAGIC_VITALS)
             return [_packet_vitals(obj)]
@@ -275,9 +221,9 @@ class RecordingParser:
         try:
             # The v1 Python server sends no tick: its timestamp tells repeats apart, and the
             # node's sequence orders its frames.
-            tick = _integer(obj, "tick") if "tick" in obj else None
-            ts = _number(obj, "timestamp")
-            nodes = _field(obj, "nodes")
+            tick = integer(obj, "tick") if "tick" in obj else None
+            ts = number(obj, "timestamp")
+            nodes = field(obj, "nodes")
             if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
                 raise Rejected("bad_type", "'nodes' must be a list of objects")
         except Rejected as bad:
@@ -296,10 +242,10 @@ class RecordingParser:
             if node.get("amplitude") == []:
                 continue
             try:
-                amp = _amplitudes(_field(node, "amplitude"), "amplitude")
-                node_id = _integer(node, "node_id")
-                n_sub = _integer(node, "subcarrier_count", default=0)
-                seq = tick if tick is not None else _integer(node, "sequence", default=-1)
+                amp = _amplitudes(field(node, "amplitude"), "amplitude")
+                node_id = integer(node, "node_id")
+                n_sub = integer(node, "subcarrier_count", default=0)
+                seq = tick if tick is not None else integer(node, "sequence", default=-1)
             except Rejected as bad:
                 who = f"node {node.get('node_id')!r:.20}"
                 frames.append(Rejected(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
@@ -336,7 +282,7 @@ class RecordingParser:
         (``release``); a second one held for the same node releases the first with the time of
         the last update. Nothing is lost for want of a time: ``release_all`` at the end."""
         try:
-            if _opt_number(obj, "timestamp") is not None:
+            if opt_number(obj, "timestamp") is not None:
                 return [self._edge_vitals(obj, None)]
             node = obj.get("node_id")
             out: list[Vitals | Rejected] = []
@@ -363,34 +309,34 @@ class RecordingParser:
         return self.release(self._last_ts) if self._held else []
 
     def _edge_vitals(self, obj: dict[str, Any], at: float | None) -> Vitals:
-        ts = _opt_number(obj, "timestamp")
+        ts = opt_number(obj, "timestamp")
         if ts is None:
             ts = at
         if ts is None:
             raise Rejected("no_timestamp", "edge_vitals before any sensing_update gives a time")
-        rssi = _opt_number(obj, "rssi")
+        rssi = opt_number(obj, "rssi")
         n_persons = obj.get("n_persons")
         return Vitals(
             ts=ts,
-            node_id=_integer(obj, "node_id"),
-            breathing_bpm=_opt_number(obj, "breathing_rate_bpm"),
-            heartrate_bpm=_opt_number(obj, "heartrate_bpm"),
-            presence=_opt_bool(obj, "presence"),
-            fall_detected=_opt_bool(obj, "fall_detected"),
-            motion=_opt_bool(obj, "motion"),
-            n_persons=None if n_persons is None else _integer(obj, "n_persons"),
-            motion_energy=_opt_number(obj, "motion_energy"),
-            presence_score=_opt_number(obj, "presence_score"),
+            node_id=integer(obj, "node_id"),
+            breathing_bpm=opt_number(obj, "breathing_rate_bpm"),
+            heartrate_bpm=opt_number(obj, "heartrate_bpm"),
+            presence=opt_bool(obj, "presence"),
+            fall_detected=opt_bool(obj, "fall_detected"),
+            motion=opt_bool(obj, "motion"),
+            n_persons=None if n_persons is None else integer(obj, "n_persons"),
+            motion_energy=opt_number(obj, "motion_energy"),
+            presence_score=opt_number(obj, "presence_score"),
             extra={} if rssi is None else {"rssi": rssi},
         )
 
 
 def _raw_csi(obj: dict[str, Any], line: int) -> CsiFrame:
     _check_magic(obj, MAGIC_CSI)
-    ts = _number(obj, "timestamp")
-    node_id = _integer(obj, "node_id")
-    n_sub = _integer(obj, "subcarriers")
-    iq_hex = _field(obj, "iq_hex")
+    ts = number(obj, "timestamp")
+    node_id = integer(obj, "node_id")
+    n_sub = integer(obj, "subcarriers")
+    iq_hex = field(obj, "iq_hex")
     if not isinstance(iq_hex, str):
         raise Rejected("bad_type", f"'iq_hex' must be a string; got {type(iq_hex).__name__}")
     if n_sub < LLTF_BINS or len(iq_hex) != 4 * n_sub:
@@ -413,29 +359,29 @@ def _raw_csi(obj: dict[str, Any], line: int) -> CsiFrame:
 
 
 def _packet_vitals(obj: dict[str, Any]) -> Vitals:
-    flags = _integer(obj, "flags", default=0)
-    rssi = _opt_number(obj, "rssi")
+    flags = integer(obj, "flags", default=0)
+    rssi = opt_number(obj, "rssi")
     n_persons = obj.get("n_persons")
     return Vitals(
-        ts=_number(obj, "timestamp"),
-        node_id=_integer(obj, "node_id"),
-        breathing_bpm=_opt_number(obj, "breathing_bpm"),
-        heartrate_bpm=_opt_number(obj, "heartrate_bpm"),
+        ts=number(obj, "timestamp"),
+        node_id=integer(obj, "node_id"),
+        breathing_bpm=opt_number(obj, "breathing_bpm"),
+        heartrate_bpm=opt_number(obj, "heartrate_bpm"),
         presence=bool(flags & 1),
         fall_detected=bool(flags & 2),
         motion=bool(flags & 4),
-        n_persons=None if n_persons is None else _integer(obj, "n_persons"),
-        motion_energy=_opt_number(obj, "motion_energy"),
-        presence_score=_opt_number(obj, "presence_score"),
+        n_persons=None if n_persons is None else integer(obj, "n_persons"),
+        motion_energy=opt_number(obj, "motion_energy"),
+        presence_score=opt_number(obj, "presence_score"),
         extra={} if rssi is None else {"rssi": rssi},
     )
 
 
 def _amplitude_frame(obj: dict[str, Any], line: int) -> CsiFrame:
-    ts = _number(obj, "timestamp")
-    node_id = _integer(obj, "node_id", default=0)
+    ts = number(obj, "timestamp")
+    node_id = integer(obj, "node_id", default=0)
     amp = _amplitudes(obj["subcarriers"], "subcarriers")
-    rssi = _opt_number(obj, "rssi")
+    rssi = opt_number(obj, "rssi")
     return CsiFrame(ts, node_id, amp, seq=line, rssi=rssi or None)
 
 

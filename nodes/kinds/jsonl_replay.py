@@ -14,8 +14,11 @@ when a step is running, so the file is never closed under a reader).
 
 from __future__ import annotations
 
+import inspect
 import sys
+import textwrap
 import threading
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,8 +32,8 @@ from reactivex.disposable import Disposable, SerialDisposable
 from posecog.graph.context import BuildContext
 from posecog.graph.errors import ConfigError, RuntimeFailure
 from posecog.graph.node import NodeConfig
-from posecog.nodes.csi.frames import RecordingFrames
-from posecog.nodes.csi.recording import MALFORMED
+from posecog.nodes.csi.formats import FORMATS, MALFORMED, NO_FRAME_REASONS
+from posecog.nodes.csi.frames import FRAME_SKIPS, RecordingFrames
 from posecog.nodes.items import CsiFrame
 from posecog.nodes.registry import registry
 from posecog.nodes.sensing.live import report_nodes
@@ -85,37 +88,29 @@ _EXAMPLES = (
 def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
     """Replay a recorded CSI session (JSONL, or JSONL.gz) as CSI frames.
 
-    Reads the recording formats of the RuView tools (INTERFACES §5, §9), recognised line by
-    line, so one file may mix them; gzip is detected by content:
+    Reads the recording formats of the RuView tools (INTERFACES §5, §9; docs/recordings.md),
+    recognised line by line, so one file may mix them; gzip is detected by content:
 
-    * variant A, raw packets: ``"type": "raw_csi"`` with ``magic`` and ``iq_hex`` (decoded to
-      the 56 LLTF amplitudes the sensing-server uses); ``"type": "vitals"`` packets give
-      Vitals (counted here as ``vitals_line``); ``"type": "feature"`` lines are counted;
-    * variant B, amplitude frames: no ``type``, a ``subcarriers`` list (no node id: node 0);
-    * variant C, sensing-server dumps: ``sensing_update`` lines (one frame per node when it is
-      new: the server's repeats and multi-node re-listings removed), ``edge_vitals`` and
-      ``wasm_event`` lines.
+    {formats}
 
     Not read, and named as such when a file gives no frame: camera-paired training data
-    (``csi`` + ``kp``: ``evaluate`` and ``train`` read it) and the ``raw_csi`` lines with an
-    ISO timestamp that ``scripts/record-csi-udp.py`` writes (variant A-legacy).
+    (``csi`` + ``kp``: ``evaluate`` and ``train`` read it).
 
     Each frame keeps its recorded timestamp as event time, so the output of a pipeline does not
     depend on the pacing. With ``pacing: max`` the file is read as fast as the pipeline takes
     the frames; with ``pacing: realtime`` the recorded gaps are kept (divided by ``speed``).
 
-    Lines that give no frame are counted as dropped under a reason, and a warning names it:
-    broken lines (``bad_json``, ``truncated_line``, ``bad_length``, ``bad_hex``, ``non_finite``,
-    ``unknown_magic``, ``missing_field``, ``bad_type``, ``unknown_record``, ...) as well as
-    lines with nothing to replay (``vitals_line``, ``feature_line``, ``compressed_csi``,
-    ``duplicate_tick``, ``repeated_frame``, ``no_amplitude``, ``wasm_event``,
-    ``node_not_selected``). Every valid line still comes through. A node of a variant C dump
-    listed with a frozen frame is reported as ``node.stale`` (``node.fresh`` when it sends).
-    At the end of the file the node reports ``source.finished`` with the counts and the stream
-    completes (unless ``loop`` is set). A file that gives no frame
-    at all (empty, another format, every frame of an unselected node) ends the run with exit
-    status 1 and a message that says which, what its first line reads and which formats are
-    read: a silent zero is never a success.
+    Lines that give no frame are counted as dropped under a reason; every valid line still
+    comes through.
+
+    {reasons}
+
+    A node of a variant C dump listed with a frozen frame is reported as ``node.stale``
+    (``node.fresh`` when it sends). At the end of the file the node reports
+    ``source.finished`` with the counts and the stream completes (unless ``loop`` is set). A
+    file that gives no frame at all (empty, another format, every frame of an unselected node)
+    ends the run with exit status 1 and a message that says which, what its first line reads
+    and which formats are read: a silent zero is never a success.
     """
     path = ctx.resolve(config.path)
     if not path.is_file():
@@ -131,6 +126,39 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
         return _Replay(config, ctx, path, observer).start()
 
     return reactivex.create(subscribe)
+
+
+def _document(doc: str) -> str:
+    """The builder's docs with the formats and drop reasons filled in from their declarations
+    (``formats``), so the docs cannot drift from what the parser reads."""
+
+    def paragraph(text: str, bullet: str = "") -> str:
+        indent = " " * len(bullet)
+        return textwrap.fill(
+            text, 96, initial_indent=bullet, subsequent_indent=indent, break_on_hyphens=False
+        )
+
+    def reasons(names: Iterable[str]) -> str:
+        return ", ".join(f"``{name}``" for name in sorted(names))
+
+    formats = "\n".join(
+        paragraph(f"variant {f.variant}, {f.what}: {f.recognised}; gives {f.gives};", "* ")
+        for f in FORMATS
+    )
+    quiet = NO_FRAME_REASONS | FRAME_SKIPS
+    drops = (
+        paragraph(f"Broken lines, also warned about (rate-limited): {reasons(MALFORMED)}.")
+        + "\n\n"
+        + paragraph(f"Lines with nothing to replay, counted quietly: {reasons(quiet)}.")
+    )
+    return (
+        inspect.cleandoc(doc)
+        .replace("{formats}", formats.removesuffix(";") + ".")
+        .replace("{reasons}", drops)
+    )
+
+
+build.__doc__ = _document(build.__doc__ or "")
 
 
 class _Replay:

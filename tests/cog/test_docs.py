@@ -65,3 +65,13 @@ def test_the_live_doc_keeps_no_hand_kept_table_of_a_kind() -> None:
         body = sections[kind]
         assert f"`cog-pose-estimation nodes {kind}`" in body, kind
         assert not re.search(r"^\|.*\|\s*$", body, re.M), f"a table in the {kind} section"
+
+
+def test_the_recordings_doc_has_a_row_for_every_format_read() -> None:
+    """docs/recordings.md explains the formats ``nodes/csi/formats.py`` declares: no more, no
+    fewer."""
+    from posecog.nodes.csi.formats import FORMATS
+
+    text = (REPO / "docs" / "recordings.md").read_text()
+    rows = re.findall(r"^\| ([A-Za-z-]+) \|", text, re.M)
+    assert rows[1:] == [f.variant for f in FORMATS]  # after the header row

@@ -75,18 +75,24 @@ def test_why_nothing_tells_empty_filtered_and_foreign_files_apart(tmp_path):
     assert why.startswith(f"{other}: no CSI frame in 3 lines (skipped: unknown_record 3; ")
     assert "the first skipped: unknown_record: line 1: " in why
     assert """the first line reads '{"kind": "something else", "value": 1}'""" in why
-    assert "'raw_csi' lines" in why and "'subcarriers' lists" in why and "'sensing_update'" in why
+    for variant in ("A", "A-legacy", "A-filtered", "B", "C"):
+        assert f"variant {variant}, " in why
+    assert "'raw_csi' lines with 'magic'" in why and "'sensing_update' lines" in why
+    assert "'iq_hex' = packet bytes 8.." in why and "'subcarriers' list" in why
 
 
 def test_why_nothing_names_known_formats_that_replay_does_not_read(tmp_path):
     paired = tmp_path / "x.paired.jsonl"
     paired.write_text(json.dumps({"csi": [0.0] * 1120, "csi_shape": [56, 20], "kp": []}) + "\n")
     assert "it looks like camera-paired training data" in _nothing(paired)
+    # A-legacy is read now: a broken line of it is just that, with no "looks like" of a format
+    # replay does not read
     legacy = tmp_path / "legacy.jsonl"
     line = {"type": "raw_csi", "timestamp": "2026-05-19T12:00:00.123Z", "iq_hex": "00"}
     legacy.write_text(json.dumps(line) + "\n")
     why = _nothing(legacy)
-    assert "no CSI frame in 1 line (" in why and "variant A-legacy" in why
+    assert "no CSI frame in 1 line (skipped: missing_field 1; " in why
+    assert "it looks like" not in why
     long = tmp_path / "long.jsonl"
     long.write_text(json.dumps({"x": "y" * 200}) + "\n")
     assert """reads '{"x": "yyyy""" in _nothing(long) and "yyy...'" in _nothing(long)

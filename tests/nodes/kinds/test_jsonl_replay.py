@@ -15,6 +15,8 @@ from reactivex.testing import TestScheduler
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.errors import ConfigError
 from posecog.graph.events import EventStream
+from posecog.nodes.csi.formats import FORMATS, MALFORMED, NO_FRAME_REASONS
+from posecog.nodes.csi.frames import FORMATS_READ, FRAME_SKIPS
 from posecog.nodes.items import CsiFrame
 from posecog.nodes.kinds.jsonl_replay import JsonlReplayConfig, build
 from posecog.nodes.registry import default_registry
@@ -239,3 +241,17 @@ def test_registered_as_a_blocking_csi_source_with_valid_examples():
         kind.config(**node["config"])
     for name, field in JsonlReplayConfig.model_fields.items():
         assert field.description, name
+
+
+def test_the_docs_list_every_format_read_and_every_reason():
+    """The docs (``cog-pose-estimation nodes jsonl_replay``) and the message of a file that gave
+    no frame are made from one list of formats, so they name the same formats, A-legacy too."""
+    doc = default_registry().get("jsonl_replay").doc
+    assert "{" not in doc  # every placeholder filled
+    for f in FORMATS:
+        assert f"* variant {f.variant}, {f.what}:" in doc
+        assert f"variant {f.variant}, {f.what}: {f.recognised}" in FORMATS_READ
+    assert "variant A-legacy, " in FORMATS_READ and "'iq_hex' = packet bytes 8.." in FORMATS_READ
+    for reason in MALFORMED | NO_FRAME_REASONS | FRAME_SKIPS:
+        assert f"``{reason}``" in doc, reason
+    assert max(len(line) for line in doc.splitlines()) <= 98
