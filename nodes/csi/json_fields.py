@@ -47,12 +47,20 @@ def opt_number(obj: dict[str, Any], key: str) -> float | None:
     return None if obj.get(key) is None else number(obj, key)
 
 
+#: Integers a field may hold: a node id, tick, sequence or count never needs more than 64 bits,
+#: and a 4,000-digit one would reach every dict, gauge and event downstream.
+INT_LIMIT = 2**63
+
+
 def integer(obj: dict[str, Any], key: str, default: int | None = None) -> int:
     if default is not None and key not in obj:
         return default
     value = field(obj, key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise Rejected("bad_type", f"'{key}' must be an integer; got {value!r:.40}")
+    if not -INT_LIMIT <= value < INT_LIMIT:
+        digits = len(str(abs(value)))
+        raise Rejected("bad_type", f"'{key}' must be a 64-bit integer; got {digits} digits")
     return value
 
 

@@ -39,6 +39,9 @@ Item = CsiFrame | Vitals | Presence
 #: Rejected reasons of normal operation: counted without a warning.
 QUIET = frozenset({"no_data_yet", "no_amplitude", "wasm_event", "repeated_frame"})
 
+#: More persons than this in ``estimated_persons`` is not a count: left out.
+_MAX_PERSONS = 255
+
 #: Extra ``vital_signs`` fields kept in ``Vitals.extra``.
 _VITAL_EXTRAS = ("breathing_confidence", "heartbeat_confidence", "signal_quality")
 
@@ -49,7 +52,10 @@ def _opt_float(obj: dict[str, Any], key: str, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Rejected("bad_type", f"'{where}.{key}' must be a number; got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows 4,300 digits)
+        number = math.inf
     if not math.isfinite(number):
         raise Rejected("non_finite", f"'{where}.{key}' must be finite; got {value!r:.40}")
     return number
@@ -202,7 +208,7 @@ def _classification(obj: dict[str, Any], ts: float) -> Presence | None:
         present=present,
         motion_level=level,
         confidence=_opt_float(cls, "confidence", "classification"),
-        n_persons=persons if isinstance(persons, int) and not isinstance(persons, bool) else None,
+        n_persons=persons if type(persons) is int and 0 <= persons <= _MAX_PERSONS else None,
     )
 
 
