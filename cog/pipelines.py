@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from posecog.graph.config_text import compose_yaml, decode_utf8, read_bounded, shown, to_python
 from posecog.graph.errors import ConfigError
 from posecog.graph.registry import did_you_mean
 
@@ -25,8 +26,9 @@ def shipped_pipelines() -> dict[str, Path]:
 def describe(path: Path) -> str:
     """The ``description`` of a pipeline file, without building anything."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        node = compose_yaml(decode_utf8(read_bounded(path)))
+        doc = to_python(node) if node is not None else None
+    except (OSError, yaml.YAMLError, ConfigError):
         return ""
     return str(doc.get("description", "")).strip() if isinstance(doc, dict) else ""
 
@@ -38,10 +40,15 @@ def resolve_pipeline(name_or_path: str) -> Path:
         return shipped[name_or_path]
     path = Path(name_or_path).expanduser()
     if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if path.is_file():
-            return path
-        raise ConfigError(f"pipeline file not found: {name_or_path}")
+        try:
+            if path.is_file():
+                return path
+        except OSError as exc:  # a name too long, a folder that may not be entered, ...
+            raise ConfigError(
+                f"pipeline file cannot be read: {exc.strerror}: {shown(name_or_path)}"
+            ) from None
+        raise ConfigError(f"pipeline file not found: {shown(name_or_path)}")
     raise ConfigError(
-        f"unknown pipeline '{name_or_path}'{did_you_mean(name_or_path, shipped)}"
+        f"unknown pipeline '{shown(name_or_path)}'{did_you_mean(name_or_path, shipped)}"
         f" (shipped: {', '.join(shipped) or 'none'}; or give a path to a .yaml file)"
     )

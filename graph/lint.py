@@ -251,6 +251,6 @@ def lint_file(
 ) -> tuple[PipelineSpec, list[Problem]]:
     """Load and check ``path``: the spec and all problems (load problems first if any)."""
     spec, problems = load_with_problems(path, overrides, env, text)
-    if any(p.message.startswith(("must be valid YAML", "cannot read")) for p in problems):
+    if not spec.readable:
         return spec, problems
     return spec, sorted([*problems, *check(spec, registry)], key=lambda p: (p.line, p.col))

@@ -18,8 +18,13 @@ File shape (declared once, in ``pipeline_file.py``; its models check it)::
 Substitution inside ``config`` values: ``${name}`` (a parameter; a value that is exactly one
 reference keeps the parameter's type), ``${env:VAR}`` / ``${env:VAR:-fallback}``, and
 ``${pipeline_dir}`` (the folder of the YAML file). Overrides (``--set``) are ``key=value`` with
-the value read as a YAML scalar: ``key`` is a parameter name, or ``<node id>.<config key>`` to
-override one node's config directly.
+the value read by ``config_text.parse_cli_value`` (``024`` is 24, ``1e-300`` a float, text a
+string as written): ``key`` is a parameter name, or ``<node id>.<config key>`` to override one
+node's config directly.
+
+The file is read within the bounds of ``config_text`` (size, nesting, aliases, integer digits;
+UTF-8, YAML 1.2 core schema): a file over them is one located problem, and nothing else is
+checked. A key given twice in a mapping is a problem (the first value is kept).
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ from typing import Any
 
 import yaml
 
+from .config_text import (
+    MAX_DOCUMENT_BYTES,
+    TextLimit,
+    compose_yaml,
+    decode_utf8,
+    parse_cli_value,
+    read_bounded,
+    shown,
+    to_python,
+)
 from .errors import ConfigError, LintError, Problem
 from .pipeline_file import shape_problems
 from .registry import did_you_mean
@@ -43,36 +58,22 @@ _REF = re.compile(r"\$\{([^}]*)\}")
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["a=1", "n.k=x"]`` -> ``{"a": 1, "n.k": "x"}``; a missing ``=`` is a ConfigError."""
+    """``["a=1", "n.k=x"]`` -> ``{"a": 1, "n.k": "x"}`` (values by ``parse_cli_value``); a
+    missing ``=`` or a value it refuses is a ConfigError."""
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set takes key=value; got '{item}'")
+            raise ConfigError(f"--set takes key=value; got '{shown(item)}'")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
+            out[key.strip()] = parse_cli_value(raw)
+        except TextLimit as exc:
+            raise ConfigError(f"--set {shown(key.strip())}={shown(raw)}: {exc.message}") from None
     return out
 
 
-def _to_python(node: yaml.Node, path: Path_, marks: dict[Path_, Mark]) -> Any:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            out[key] = _to_python(value_node, (*path, key), marks)
-            # Point a key's problems at the key itself, its value's at the value.
-            marks[(*path, key, "<key>")] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, (*path, i), marks) for i, v in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+def _label(path: Path_) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path).lstrip(".")
 
 
 class _Loader:
@@ -152,21 +153,49 @@ def load_with_problems(
     file = str(source)
     ld = _Loader(file, os.environ if env is None else env)
     spec = PipelineSpec(name="", description="", file=file)
-    if text is None:
-        try:
-            text = Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            ld.problems.append(Problem(file, 1, 1, "", f"cannot read the file: {exc.strerror}"))
-            return spec, ld.problems
+
+    def unreadable(line: int, col: int, message: str) -> tuple[PipelineSpec, list[Problem]]:
+        spec.readable = False
+        ld.problems.append(Problem(file, line, col, "", message))
+        return spec, ld.problems
+
+    def duplicate(path: Path_, key: str, first: Mark, again: Mark) -> None:
+        where = _label(path)
+        ld.problems.append(
+            Problem(
+                file,
+                *again,
+                where,
+                f"key '{shown(key)}' must appear once in a mapping; got it again"
+                f" (first at {first[0]}:{first[1]}; that one is used)",
+            )
+        )
+
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if text is None:
+            text = decode_utf8(read_bounded(source))
+        elif len(text) > MAX_DOCUMENT_BYTES or len(text.encode()) > MAX_DOCUMENT_BYTES:
+            raise TextLimit(
+                f"must be at most {MAX_DOCUMENT_BYTES:,} bytes (MAX_DOCUMENT_BYTES); got more",
+                (1, 1),
+            )
+        root = compose_yaml(text)
+        doc = to_python(root, (), ld.marks, duplicate) if root is not None else None
+    except OSError as exc:
+        return unreadable(1, 1, f"cannot read the file: {exc.strerror or exc}")
+    except TextLimit as exc:
+        return unreadable(*(exc.mark or (1, 1)), exc.message)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
+        at = text[: exc.position] if text is not None else ""
+        line, col = at.count("\n") + 1, exc.position - (at.rfind("\n") + 1) + 1
+        return unreadable(
+            line, col, f"must be valid YAML; got the character #x{exc.character:04x}, not allowed"
+        )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = getattr(exc, "problem", None) or str(exc)
-        ld.problems.append(Problem(file, line, col, "", f"must be valid YAML; got {what}"))
-        return spec, ld.problems
-    doc = _to_python(root, (), ld.marks) if root is not None else None
+        return unreadable(line, col, f"must be valid YAML; got {what}")
     spec.marks = ld.marks
     spec.refused = ld.refused
     if not isinstance(doc, dict):
@@ -226,7 +255,7 @@ def _apply_overrides(
             ld.problem(
                 (),
                 "--set",
-                f"'{key}' must be a parameter of pipeline '{spec.name}' or <node>.<key>;"
+                f"'{shown(key)}' must be a parameter of pipeline '{spec.name}' or <node>.<key>;"
                 f" got an unknown name{did_you_mean(key, spec.parameters)}",
             )
     return per_node
@@ -274,7 +303,7 @@ def _nodes(
         ld.problem(
             (),
             "--set",
-            f"'{nid}.…' must name a node id; got an unknown id{did_you_mean(nid, seen)}",
+            f"'{shown(nid)}.…' must name a node id; got an unknown id{did_you_mean(nid, seen)}",
         )
 
 

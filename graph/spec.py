@@ -87,6 +87,9 @@ class PipelineSpec:
     #: Paths of the values the loader refused (misshapen, already reported): left out of the
     #: spec, and the linter says nothing more about them.
     refused: list[Path_] = field(default_factory=list)
+    #: False when the file could not be read as YAML at all (missing, over a bound, not UTF-8,
+    #: not YAML): its one problem says why, and there is nothing more to check.
+    readable: bool = True
 
     def mark(self, path: Path_) -> Mark:
         """The location of ``path``, or of its closest located ancestor."""
