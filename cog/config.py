@@ -5,7 +5,11 @@ Reference keys map onto pipeline parameters of the same meaning (``model_path`` 
 ``sensing_url``, ``poll_ms``, ``min_confidence``); a key the chosen pipeline has no parameter
 for is accepted (the gateway writes the whole reference schema) and reported as unused in
 ``run.started``. ``model_path`` resolves against the folder holding ``config.json`` (the
-cog's install directory on the appliance) when relative. Unknown keys are an error.
+cog's install directory on the appliance) when relative. Unknown keys are an error, and so are
+values of the wrong JSON type (strict: ``"40"`` is no integer, ``true`` no number).
+
+The file is read within ``posecog.graph.config_text``'s bounds (size, nesting, integer digits;
+strict UTF-8; ``NaN``/``Infinity`` are not JSON): each refusal is one ``Error:`` line, exit 2.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from posecog.graph.config_text import TextLimit, decode_utf8, load_json, read_bounded, shown
 from posecog.graph.errors import ConfigError
 
 __all__ = ["REFERENCE_TO_PARAM", "RuntimeConfig", "load_runtime_config", "runtime_config_schema"]
@@ -30,7 +35,7 @@ REFERENCE_TO_PARAM = {
 
 
 class RuntimeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     sensing_url: str | None = Field(
         None,
@@ -59,14 +64,17 @@ class RuntimeConfig(BaseModel):
 def load_runtime_config(path: Path) -> tuple[RuntimeConfig, dict[str, Any]]:
     """The config and the parameter overrides it implies (reference keys mapped, paths
     resolved). Errors name the file and the key."""
+    name = shown(str(path), 120)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = load_json(decode_utf8(read_bounded(path)))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+        raise ConfigError(f"{name}: cannot read the config: {exc.strerror or exc}") from None
+    except TextLimit as exc:
+        raise ConfigError(exc.located(name)) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: must be JSON; {exc.msg}") from None
+        raise ConfigError(f"{name}:{exc.lineno}:{exc.colno}: must be JSON; {exc.msg}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: must be a JSON object; got {type(raw).__name__}")
+        raise ConfigError(f"{name}: must be a JSON object; got {type(raw).__name__}")
     try:
         cfg = RuntimeConfig.model_validate(raw)
     except ValidationError as exc:
@@ -74,7 +82,7 @@ def load_runtime_config(path: Path) -> tuple[RuntimeConfig, dict[str, Any]]:
         for err in exc.errors():
             key = ".".join(str(x) for x in err["loc"])
             what = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            msgs.append(f"{path}: {key}: {what}; got {err.get('input')!r}")
+            msgs.append(f"{name}: {shown(key)}: {what}; got {shown(err.get('input'))}")
         raise ConfigError("\n".join(msgs)) from None
     params: dict[str, Any] = {}
     for key, param in REFERENCE_TO_PARAM.items():
