@@ -11,6 +11,10 @@ per-subcarrier input normalisation (``model_input``); the metadata's ``normaliza
 ``per_subcarrier`` exactly when they are there. Without them the bundle takes raw amplitudes.
 
 ``sha256`` and ``source`` are always computed at load time, never trusted from the metadata.
+
+The header is read within bounds (``MAX_HEADER_BYTES``; the JSON by
+``posecog.graph.config_text.load_json``: nesting, integer digits, finite numbers, unique keys),
+as are the embedded metadata and the sidecar: a file over them is a ``ModelError`` naming it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from posecog.graph.config_text import (
+    MAX_DOCUMENT_BYTES,
+    TextLimit,
+    decode_utf8,
+    load_json,
+    read_bounded,
+    shown,
+)
 from posecog.nodes.items import FloatArray
 
 from .metadata import (
@@ -43,6 +55,7 @@ from .model_input import NORM_TENSORS, InputNorm, to_model_input
 
 __all__ = [
     "KEYPOINT_NAMES",
+    "MAX_HEADER_BYTES",
     "POSE_V1_SHA256",
     "BundleMetadata",
     "InputNorm",
@@ -54,6 +67,11 @@ __all__ = [
     "save_bundle",
     "to_model_input",
 ]
+
+
+#: Bytes of a safetensors JSON header (pose_v1's is 776, a trained bundle's with its metadata
+#: about 3,400); safetensors itself allows 100 MB.
+MAX_HEADER_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -95,9 +113,16 @@ def _read_header(raw: bytes, where: str) -> dict[str, Any]:
             f"{where}: not a safetensors file or truncated: header says {n} header bytes, "
             f"file has {len(raw) - 8} after the length prefix"
         )
+    if n > MAX_HEADER_BYTES:
+        raise ModelError(
+            f"{where}: safetensors header must be at most {MAX_HEADER_BYTES:,} bytes"
+            f" (MAX_HEADER_BYTES); got {n:,}"
+        )
     try:
-        header = json.loads(raw[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = load_json(decode_utf8(raw[8 : 8 + n]))
+    except TextLimit as exc:
+        raise ModelError(f"{where}: safetensors header: {exc.message}") from None
+    except json.JSONDecodeError as exc:
         raise ModelError(f"{where}: safetensors header is not valid JSON ({exc})") from None
     if not isinstance(header, dict):
         raise ModelError(f"{where}: safetensors header must be a JSON object")
@@ -120,17 +145,27 @@ def _metadata_for(path: Path, header: dict[str, Any], weights: Mapping[str, Any]
     embedded = (header.get("__metadata__") or {}).get(METADATA_KEY)
     if embedded is not None:
         try:
-            return BundleMetadata.from_json(json.loads(embedded), f"{path} (__metadata__)")
+            data = load_json(str(embedded))
+        except TextLimit as exc:
+            raise ModelError(f"{path}: __metadata__[{METADATA_KEY!r}]: {exc.message}") from None
         except json.JSONDecodeError as exc:
             raise ModelError(
                 f"{path}: __metadata__[{METADATA_KEY!r}] is not JSON ({exc})"
             ) from None
+        return BundleMetadata.from_json(data, f"{path} (__metadata__)")
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
-        try:
-            return BundleMetadata.from_json(json.loads(sidecar.read_text()), str(sidecar))
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{sidecar}: not valid JSON ({exc})") from None
+    try:
+        has_sidecar = sidecar.is_file()
+        text = decode_utf8(read_bounded(sidecar, MAX_DOCUMENT_BYTES)) if has_sidecar else ""
+        data = load_json(text) if has_sidecar else None
+    except OSError as exc:
+        raise ModelError(f"{shown(str(sidecar), 120)}: cannot read: {exc.strerror}") from None
+    except TextLimit as exc:
+        raise ModelError(exc.located(str(sidecar))) from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{sidecar}: not valid JSON ({exc})") from None
+    if has_sidecar:
+        return BundleMetadata.from_json(data, str(sidecar))
     # No metadata: only the exact published pose_v1 tensor set is recognised.
     expected = expected_shapes("pose_v1")
     if set(weights) != set(expected):
@@ -166,11 +201,16 @@ def _onnx_refusal(path: Path) -> str:
 def load_bundle(path: str | Path) -> ModelBundle:
     """Read and check a bundle. Raises ``ModelError`` saying what is wrong and what to do."""
     path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        raise ModelError(_onnx_refusal(path))
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
-    raw = path.read_bytes()
+    try:
+        if path.suffix.lower() == ".onnx":
+            raise ModelError(_onnx_refusal(path))
+        if not path.is_file():
+            raise ModelError(f"{path}: model file not found")
+        raw = path.read_bytes()
+    except OSError as exc:  # a name too long, a folder we may not enter, ...
+        raise ModelError(
+            f"{shown(str(path), 120)}: cannot read the model: {exc.strerror}"
+        ) from None
     header = _read_header(raw, str(path))
     try:
         loaded = st_load(raw)
