@@ -78,6 +78,9 @@ MALFORMED = frozenset(
         "too_few_subcarriers",  # a recorder's CSI packet of fewer than 56 subcarriers
         "no_timestamp",  # an edge_vitals line without timestamp before any sensing_update
         "read_error",  # the file itself cannot be read further (e.g. a cut-off .gz)
+        "oversize_line",  # longer than lines.MAX_LINE: not kept, reading goes on
+        "negative_amplitude",  # an amplitude is a magnitude: below 0 is not one
+        "gzip_bomb",  # a .gz decompressing to far more than a recording (lines.GzipGuard)
     }
 )
 #: Reasons of well-formed lines that carry no frame.

@@ -58,6 +58,7 @@ from .esp32 import (
 )
 from .formats import FORMATS, MALFORMED, NO_FRAME_REASONS, RecordingFormat
 from .json_fields import field, integer, number, opt_bool, opt_number
+from .lines import MAX_LINE, GzipBomb, GzipGuard, split_lines
 from .recording_legacy import filtered_frame, is_filtered, is_recorder_line, legacy_frame
 
 __all__ = [
@@ -98,6 +99,8 @@ def _amplitudes(value: Any, key: str) -> FloatArray:
         amp = raw.astype(np.float32)
     if not np.isfinite(amp).all():
         raise Rejected("non_finite", f"'{key}' holds NaN or infinity")
+    if (amp < 0).any():
+        raise Rejected("negative_amplitude", f"'{key}' holds a negative amplitude")
     return amp
 
 
@@ -390,8 +393,10 @@ def _amplitude_frame(obj: dict[str, Any], line: int) -> CsiFrame:
 
 class RecordingReader:
     """An open recording (gzip detected by its magic bytes, whatever the file name), iterated
-    as ``Entry`` records. Blank lines are ignored. A file that cannot be read on (a cut-off
-    ``.gz``) ends the iteration with a ``read_error`` skip. Opening raises ``OSError``.
+    as ``Entry`` records. Blank lines are ignored; ``\n``, ``\r\n`` and a lone ``\r`` end a line;
+    a line over ``lines.MAX_LINE`` is an ``oversize_line`` skip. A file that cannot be read on
+    (a cut-off ``.gz``) ends the iteration with a ``read_error`` skip, a decompression bomb
+    with ``gzip_bomb``. Opening raises ``OSError``.
 
     Not thread-safe: iterate and close from the same thread (or never concurrently).
     """
@@ -409,17 +414,24 @@ class RecordingReader:
     def __iter__(self) -> Iterator[Entry]:
         line = 0
         parse = self.parser.parse
+        lines = self._lines
+        read = GzipGuard(lines, self._raw).read if isinstance(lines, gzip.GzipFile) else lines.read
         try:
-            for line, text in enumerate(self._lines, 1):
+            for line, text in enumerate(split_lines(read), 1):
+                if isinstance(text, int):
+                    why = f"line {line}: {text} bytes, longer than any recording line ({MAX_LINE})"
+                    yield Entry(line, Rejected("oversize_line", why))
+                    continue
                 if text.isspace():
                     continue
-                for value in parse(text, line, text.endswith(b"\n")):
+                for value in parse(text, line, text.endswith((b"\n", b"\r"))):
                     yield Entry(line, value)
             for value in self.parser.release_all():
                 yield Entry(line, value)
         except (OSError, EOFError, zlib.error) as exc:
             # "line N: ...", as every other skip: the reader of the skips names the file.
-            yield Entry(line + 1, Rejected("read_error", f"line {line + 1}: {exc}"))
+            reason = "gzip_bomb" if isinstance(exc, GzipBomb) else "read_error"
+            yield Entry(line + 1, Rejected(reason, f"line {line + 1}: {exc}"))
 
     @property
     def fraction_read(self) -> float:
