@@ -132,6 +132,11 @@ def _magic(obj: dict[str, Any]) -> int:
 STALE_AFTER_S = 2.0
 
 
+#: Nodes whose last frame the parser keeps (for the multi-node dedupe); a node heard from
+#: least recently is forgotten beyond it (``evicted``): its next frame is simply taken as new.
+MAX_NODES = 1024
+
+
 class RecordingParser:
     """Turns lines into items or skips. Stateful only for variant C: the tick of the previous
     ``sensing_update`` (dedupe), its timestamp (for ``edge_vitals`` without one), and each
@@ -155,6 +160,8 @@ class RecordingParser:
         self.stale_after_s = stale_after_s
         #: Per node: its last frame's amplitudes and the event time it first came at.
         self._frames: dict[int, tuple[FloatArray, float]] = {}
+        #: Nodes forgotten beyond ``MAX_NODES`` (least recently heard first).
+        self.evicted = 0
         #: Nodes listed with a frozen frame for longer than ``stale_after_s``.
         self.stale: set[int] = set()
         #: Stale/fresh changes not yet taken by ``take_transitions``.
@@ -267,7 +274,14 @@ class RecordingParser:
                 self.stale.add(node_id)
                 self.transitions.append(("stale", node_id, ts))
             return Rejected("repeated_frame", f"{prefix}tick {tick} node {node_id}")
-        self._frames[node_id] = (amp, ts)
+        frames = self._frames
+        frames.pop(node_id, None)  # re-inserted last: the dict's order is least recent first
+        frames[node_id] = (amp, ts)
+        if len(frames) > MAX_NODES:  # bounded by this, not by how many ids the input makes up
+            forgotten = next(iter(frames))
+            del frames[forgotten]
+            self.stale.discard(forgotten)
+            self.evicted += 1
         if node_id in self.stale:
             self.stale.discard(node_id)
             self.transitions.append(("fresh", node_id, ts))

@@ -163,6 +163,8 @@ def report_nodes(ctx: BuildContext, parser: RecordingParser, where: str) -> None
         ctx.emit(f"node.{what}", fields, "warn" if what == "stale" else "info")
     if changes or "stale_nodes" not in ctx.metrics.gauges:
         ctx.metrics.gauges["stale_nodes"] = sorted(parser.stale)
+    if parser.evicted:
+        ctx.metrics.gauges["nodes_evicted"] = parser.evicted
 
 
 def retry_of(config: LiveSourceConfig) -> Retry:

@@ -300,3 +300,17 @@ def test_mangled_lines_never_raise():
                 text[at:at] = rng.choice(inserts)
         values = RecordingParser().parse(bytes(text), 1)
         assert values and all(isinstance(v, CsiFrame | Vitals | Rejected) for v in values)
+
+
+def test_per_node_state_is_bounded_and_evictions_counted():
+    from posecog.nodes.csi.recording import MAX_NODES, RecordingParser
+
+    parser = RecordingParser()
+    amps = [1.0] * 56
+    n = MAX_NODES + 500
+    for k in range(n):  # one update per made-up node id
+        update = {"type": "sensing_update", "tick": k, "timestamp": 1.0 + k, "nodes": []}
+        update["nodes"] = [{"node_id": 10**9 + k, "amplitude": amps}]
+        (frame,) = parser.sensing_update(update)
+        assert frame.node_id == 10**9 + k
+    assert parser.evicted == 500 and len(parser._frames) == MAX_NODES
