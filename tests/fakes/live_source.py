@@ -19,7 +19,7 @@ from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import Event, EventStream, to_json_line
 from posecog.graph.registry import Registry
 
-__all__ = ["LiveRun"]
+__all__ = ["LivePipeline", "LiveRun"]
 
 #: Longest wait, when the run ends, for the source's task to finish its close by itself
 #: before the loop is closed (the kernel's close timeout, and some slack).
@@ -170,3 +170,85 @@ class LiveRun:
     @property
     def drops(self) -> dict[str, int]:
         return dict(self.ctx.metrics.drops)
+
+
+class LivePipeline:
+    """``with LivePipeline(path, overrides, taps=("pose",)) as run: run.wait(...)``: a pipeline
+    file (or ``text`` in its place) run by the real ``Runtime`` on a thread of its own, as the
+    CLI runs it, the items of the ``taps`` recorded (on the pipeline thread). ``stop`` asks
+    the run to stop as SIGTERM does (sources disposed, in-flight items drained to the sinks)
+    and joins it."""
+
+    def __init__(
+        self,
+        path: Any,
+        overrides: dict[str, Any] | None = None,
+        *,
+        text: str | None = None,
+        taps: tuple[str, ...] = (),
+        registry: Registry | None = None,
+    ) -> None:
+        from posecog.graph.lint import lint_file
+        from posecog.graph.runtime import Runtime
+        from posecog.nodes.registry import default_registry
+
+        reg = registry or default_registry()
+        spec, problems = lint_file(path, reg, overrides, text=text)
+        assert not problems, problems
+        self._cond = threading.Condition()
+        self.events: list[Event] = []
+        stream = EventStream()
+        stream.listen(self._record_event)
+        self.runtime = Runtime(spec, reg, stream, stats_interval=0)
+        self.taps: dict[str, list[Any]] = {t: [] for t in taps}
+        for t in taps:
+            self.runtime.graph.tap(t, lambda x, t=t: self._record(t, x))
+        self.status: int | None = None
+        self._thread = threading.Thread(target=self._run, name="runtime", daemon=True)
+
+    def _run(self) -> None:
+        self.status = self.runtime.run()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _record(self, tap: str, item: Any) -> None:
+        with self._cond:
+            self.taps[tap].append(item)
+            self._cond.notify_all()
+
+    def _record_event(self, ev: Event) -> None:
+        with self._cond:
+            self.events.append(ev)
+            self._cond.notify_all()
+
+    def wait(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until ``predicate()`` is truthy or the run ended; fail the test after
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not (result := predicate()):
+                left = deadline - time.monotonic()
+                if self.status is not None or left <= 0:
+                    raise AssertionError(f"condition not met (run status {self.status})")
+                self._cond.wait(min(left, 0.05))
+            return result
+
+    def named(self, name: str) -> list[Event]:
+        with self._cond:
+            return [ev for ev in self.events if ev.event == name]
+
+    def start(self) -> LivePipeline:
+        self._thread.start()
+        return self
+
+    def stop(self) -> int | None:
+        self.runtime.stop()
+        self._thread.join(15)
+        assert not self._thread.is_alive(), "the run did not end"
+        return self.status
+
+    def __enter__(self) -> LivePipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -46,7 +46,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-__all__ = ["Canned", "FakeSensingServer", "updates_from_excerpt"]
+__all__ = [
+    "Canned",
+    "FakeSensingServer",
+    "multinode_updates",
+    "updates_from_excerpt",
+    "v1_update",
+    "v1_updates_from_excerpt",
+]
 
 LOOPBACK = "127.0.0.1"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -71,34 +78,37 @@ def updates_from_excerpt(
 
 
 def v1_updates_from_excerpt(path: Path, node_id: int = 1) -> list[dict[str, Any]]:
-    """The messages of RuView's v1 Python sensing server (``archive/v1/src/sensing/
-    ws_server.py``, INTERFACES §9) from a variant B recording: ``sensing_update`` with no
-    ``tick``, one node (the last that sent) with its ``sequence``, 56 amplitudes, ``freq_mhz``,
-    ``mean_amplitude`` and ``source_addr``; no classification or vital signs."""
+    """The messages of RuView's v1 Python sensing server (see ``v1_update``) from a variant B
+    recording, one per line, sequences from 1000."""
     out: list[dict[str, Any]] = []
     for k, text in enumerate(path.read_text().splitlines()):
         row = json.loads(text)
-        amps = row["subcarriers"]
-        node = {
-            "node_id": node_id,
-            "sequence": 1000 + k,
-            "amplitude": amps,
-            "subcarrier_count": 64,
-            "rssi_dbm": -45.0,
-            "freq_mhz": 2437,
-            "mean_amplitude": sum(amps) / len(amps),
-            "source_addr": "192.168.1.50:5005",
-        }
-        out.append(
-            {
-                "type": "sensing_update",
-                "timestamp": row["timestamp"],
-                "source": "esp32",
-                "nodes": [node],
-                "features": {"mean_rssi": -45.0, "variance": 1.0},
-            }
-        )
+        out.append(v1_update(row["timestamp"], node_id, 1000 + k, row["subcarriers"]))
     return out
+
+
+def v1_update(ts: float, node_id: int, sequence: int, amps: list[float]) -> dict[str, Any]:
+    """A message of RuView's v1 Python sensing server (``archive/v1/src/sensing/
+    ws_server.py``, INTERFACES §9): ``sensing_update`` with no ``tick``, one node (the last
+    that sent) with its ``sequence``, 56 amplitudes, ``freq_mhz``, ``mean_amplitude`` and
+    ``source_addr``; no classification or vital signs."""
+    node = {
+        "node_id": node_id,
+        "sequence": sequence,
+        "amplitude": amps,
+        "subcarrier_count": 64,
+        "rssi_dbm": -45.0,
+        "freq_mhz": 2437,
+        "mean_amplitude": sum(amps) / len(amps),
+        "source_addr": "192.168.1.50:5005",
+    }
+    return {
+        "type": "sensing_update",
+        "timestamp": ts,
+        "source": "esp32",
+        "nodes": [node],
+        "features": {"mean_rssi": -45.0, "variance": 1.0},
+    }
 
 
 #: How long the server keeps listing a node after its last frame (s).
