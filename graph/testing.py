@@ -120,8 +120,15 @@ def virtual_io_loop(sched: TestScheduler) -> VirtualIoLoop:
     action hands to the loop is seen at the action's time."""
 
     def advance(seconds: float) -> None:
-        target = sched.clock + seconds
         queue = sched._queue  # the scheduler's next due time: reactivex has no public peek
+        if queue and sched.to_seconds(queue.peek().duetime) <= sched.clock:
+            # due now (a hop waking the pipeline loop from the I/O loop): advance_to(clock)
+            # would return at once without running it, and the loop would spin
+            item = queue.dequeue()
+            if not item.is_cancelled():
+                item.invoke()
+            return
+        target = sched.clock + seconds
         if queue:
             target = min(target, sched.to_seconds(queue.peek().duetime))
         sched.advance_to(max(target, sched.clock))

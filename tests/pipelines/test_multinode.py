@@ -19,7 +19,6 @@ from reactivex.testing import TestScheduler
 
 from posecog.cog.pipelines import resolve_pipeline
 from posecog.graph import testing
-from posecog.graph.aio import VirtualIoLoop
 from posecog.graph.testing import run_pipeline_test
 from posecog.nodes.items import Pose
 from posecog.nodes.kinds import http_poll
@@ -142,36 +141,9 @@ def test_a_variant_c_dump_gives_the_poses_of_the_raw_packets(tmp_path, n_nodes):
     assert run.metrics.nodes["replay"].drops["repeated_frame"] == relisted(updates, packets)
 
 
-def _virtual_io_loop(sched: TestScheduler) -> VirtualIoLoop:
-    """``graph.testing.virtual_io_loop``, but an action due *now* runs. There, the loop's
-    idle wait moves the scheduler with ``advance_to(min(next timer, next action))``; when the
-    next action is due now (a hop waking the pipeline loop from the I/O loop), that is
-    ``advance_to(clock)``, which reactivex returns from at once without running it: the loop
-    spins forever (see ``test_the_harness_runs_an_action_due_now`` below)."""
-
-    def advance(seconds: float) -> None:
-        queue = sched._queue
-        if queue and sched.to_seconds(queue.peek().duetime) <= sched.clock:
-            item = queue.dequeue()
-            if not item.is_cancelled():
-                item.invoke()
-            return
-        target = sched.clock + seconds
-        if queue:
-            target = min(target, sched.to_seconds(queue.peek().duetime))
-        sched.advance_to(max(target, sched.clock))
-
-    return VirtualIoLoop(clock=lambda: float(sched.clock), advance=advance)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="graph/testing.py virtual_io_loop: advance() calls sched.advance_to(sched.clock) "
-    "when the scheduler's next action is due now, and reactivex's advance_to returns at once "
-    "when the time equals its clock, so the action never runs and the I/O loop spins: "
-    "run_pipeline_test of any pipeline with a network source (live-http) hangs",
-)
 def test_the_harness_runs_an_action_due_now():
+    """An action due now runs when the I/O loop waits (a hop waking the pipeline loop from the
+    I/O loop); it used to spin there, hanging any pipeline with a network source."""
     sched = TestScheduler(initial_clock=1.0)
     ran: list[float] = []
     sched.schedule(lambda _s, _st: ran.append(sched.clock))  # due now, as a hop's wake-up
@@ -187,7 +159,6 @@ def test_http_polling_gives_the_poses_of_the_raw_packets(tmp_path, monkeypatch, 
     so polling loses updates by design; here the fake answers each update to two polls in a
     row (as a poll faster than the updates sees them). What is checked: every update polled
     gives each node's new frame once; its repeat and the re-listed frames give nothing."""
-    monkeypatch.setattr(testing, "virtual_io_loop", _virtual_io_loop)  # see the xfail above
     packets, updates = served(n_nodes)
     fake = FakeSensingServer(updates, repeat=2, no_data=1)
     monkeypatch.setattr(http_poll, "TRANSPORT", fake.mock_transport())
