@@ -19,8 +19,11 @@ as are the embedded metadata and the sidecar: a file over them is a ``ModelError
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -198,6 +201,25 @@ def _onnx_refusal(path: Path) -> str:
     return message
 
 
+def _not_a_file(path: Path) -> str:
+    """What is at ``path`` instead of a model file, in words a user can act on."""
+    try:
+        mode = path.stat().st_mode  # follows symlinks: a loop raises ELOOP here
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop, not a model file"
+        if path.is_symlink():
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        return "model file not found"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a model file (name the .safetensors file in it)"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a model file: a bundle must be a regular file"
+    if stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device or socket, not a model file"
+    return "not a regular file"
+
+
 def load_bundle(path: str | Path) -> ModelBundle:
     """Read and check a bundle. Raises ``ModelError`` saying what is wrong and what to do."""
     path = Path(path)
@@ -205,7 +227,7 @@ def load_bundle(path: str | Path) -> ModelBundle:
         if path.suffix.lower() == ".onnx":
             raise ModelError(_onnx_refusal(path))
         if not path.is_file():
-            raise ModelError(f"{path}: model file not found")
+            raise ModelError(f"{shown(str(path), 120)}: {_not_a_file(path)}")
         raw = path.read_bytes()
     except OSError as exc:  # a name too long, a folder we may not enter, ...
         raise ModelError(

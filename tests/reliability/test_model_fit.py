@@ -62,3 +62,24 @@ def test_a_window_the_model_does_not_take_is_refused_before_the_run(tmp_path: Pa
     assert len(errors) == 1 and "Traceback" not in r.stderr
     assert "20 frames x 56 subcarriers" in errors[0] and "set size: 20" in errors[0]
     assert not r.named("pose.frame") and not r.named("source.finished")  # nothing was read
+
+
+def test_a_model_path_that_is_not_a_file_says_what_it_is(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "dir.safetensors").mkdir()
+    os.mkfifo(tmp_path / "fifo.safetensors")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    cases = {
+        "dir.safetensors": "a directory",
+        "fifo.safetensors": "a named pipe (FIFO)",
+        "a": "a symbolic link loop",
+        "dangling": "a symbolic link to",
+        "missing.safetensors": "model file not found",
+    }
+    for name, says in cases.items():
+        r = cli(["run", "replay", "--set", f"model={tmp_path / name}"], timeout=60)
+        errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+        assert r.code == 2 and len(errors) == 1 and says in errors[0], (name, r.stderr)
