@@ -50,6 +50,7 @@ from .config_text import (
 from .errors import ConfigError, LintError, Problem
 from .pipeline_file import shape_problems
 from .registry import did_you_mean
+from .secrets import REDACT
 from .spec import Mark, NodeSpec, ParamSpec, Path_, PipelineSpec
 
 __all__ = ["load_pipeline", "load_with_problems", "parse_overrides"]
@@ -217,8 +218,19 @@ def load_with_problems(
     values.update(builtins)
     node_overrides = _apply_overrides(ld, overrides or {}, values, spec)
     spec.values = values
+    _register_secrets(spec)
     _nodes(ld, doc.get("nodes"), values, node_overrides, spec)
     return spec, ld.problems
+
+
+def _register_secrets(spec: PipelineSpec) -> None:
+    """Mask secret parameters and the credentials of URL-valued ones in every output, from
+    before the first problem or event that could print them (``graph.secrets``)."""
+    for param in spec.parameters.values():
+        value = spec.values.get(param.name)
+        if param.secret and value is not None:
+            REDACT.add(str(value))
+        REDACT.add_url(value)
 
 
 def _parameters(ld: _Loader, raw: Any, spec: PipelineSpec) -> dict[str, Any]:
@@ -231,7 +243,12 @@ def _parameters(ld: _Loader, raw: Any, spec: PipelineSpec) -> dict[str, Any]:
             if "default" not in pdef:
                 continue
             described = ld.usable((*path, "description"))
-            p = ParamSpec(pname, pdef["default"], pdef.get("description", "") if described else "")
+            p = ParamSpec(
+                pname,
+                pdef["default"],
+                pdef.get("description", "") if described else "",
+                secret=pdef.get("secret") is True,
+            )
         elif ld.usable(path):
             p = ParamSpec(pname, pdef)
         else:

@@ -83,6 +83,11 @@ class ParamEntry(_Entry):
         description="the parameter's value unless --set or the runtime config gives another"
     )
     description: str = Field("", description="a string saying what the parameter is for")
+    secret: bool = Field(
+        False,
+        description="true or false: true when its value is a secret (a token, a password), "
+        "masked in every event, error and log line",
+    )
 
 
 def _param_form(value: Any) -> str:

@@ -20,6 +20,8 @@ class ParamSpec:
     name: str
     default: Any
     description: str = ""
+    #: Its value is masked in every output (``graph.secrets``).
+    secret: bool = False
 
 
 @dataclass

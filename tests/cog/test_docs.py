@@ -75,3 +75,12 @@ def test_the_recordings_doc_has_a_row_for_every_format_read() -> None:
     text = (REPO / "docs" / "recordings.md").read_text()
     rows = re.findall(r"^\| ([A-Za-z-]+) \|", text, re.M)
     assert rows[1:] == [f.variant for f in FORMATS]  # after the header row
+
+
+def test_the_file_format_table_is_generated_from_the_file_model() -> None:
+    """docs/pipelines.md's table of keys is the file model's (regenerate it with
+    ``python -m posecog.cog.docs docs/pipelines.md``)."""
+    from posecog.cog.docs import update_file_format
+
+    doc = (REPO / "docs" / "pipelines.md").read_text()
+    assert update_file_format(doc) == doc

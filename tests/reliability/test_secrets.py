@@ -116,3 +116,19 @@ def test_the_redactor_masks_registered_values_and_url_credentials() -> None:
     assert PASSWORD not in r(escaped)
     line = '{"event":"pose.frame","fields":{"keypoints":[[0.1,0.2]]}}'
     assert r(line) == line  # nothing to mask: unchanged
+
+
+def test_a_parameter_marked_secret_is_masked_everywhere(tmp_path: Path) -> None:
+    """A pipeline parameter declared ``secret: true`` whose value reaches a plain string field
+    (here a recording path): masked in run.started and in the error that names the file."""
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        "name: p\nparameters:\n  api_key:\n    default: none\n    secret: true\n"
+        "nodes:\n  - id: replay\n    type: jsonl_replay\n    config: {path: '${api_key}.jsonl'}\n"
+        "  - id: window\n    type: sliding_window\n    inputs: [replay]\n"
+        "  - id: pose\n    type: pose_infer\n    inputs: [window]\n    config: {model: ''}\n"
+        "  - id: out\n    type: stdout_events\n    inputs: [pose]\n"
+    )
+    code, text = _run_for(["run", str(pipeline), "--set", f"api_key={PASSWORD}"], 30)
+    assert code == 2 and "Error:" in text and ".jsonl" in text  # the error is still useful
+    _assert_clean(text)
