@@ -47,11 +47,17 @@ def probes() -> Iterator[Probes]:
 
 
 def render(rows: list[Row]) -> str:
+    """One line per probe (its records summed), by name."""
+    total: dict[str, Row] = {}
+    for r in rows:
+        t = total.setdefault(r.probe, Row(r.probe, 0))
+        t.inputs, t.crashes = t.inputs + r.inputs, t.crashes + r.crashes
+        t.lost, t.unexplained = t.lost + r.lost, t.unexplained + r.unexplained
     lines = [
         "| probe | inputs tried | crashes | valid items lost | drops without a reason |",
         "|---|---:|---:|---:|---:|",
     ]
-    for r in sorted(rows, key=lambda r: r.probe):
+    for r in sorted(total.values(), key=lambda r: r.probe):
         lines.append(f"| {r.probe} | {r.inputs} | {r.crashes} | {r.lost} | {r.unexplained} |")
     return "\n".join(lines) + "\n"
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from tests.cog.conftest import cli
 from tests.conftest import REPO
 
 DEMO = REPO / "pipelines" / "models" / "demo.safetensors"
+PROBE = "model files that do not fit or do not work"
 REPLAY = (REPO / "pipelines" / "replay.yaml").read_text()
 
 
@@ -39,9 +41,10 @@ def _variant(tmp_path: Path, name: str, **head: float) -> Path:
     ],
 )
 def test_health_fails_a_model_whose_output_is_constant_or_saturated(
-    tmp_path: Path, kind: str, head: dict[str, float], says: str
+    tmp_path: Path, kind: str, head: dict[str, float], says: str, probes: Any
 ) -> None:
     r = cli(["health", "--model", str(_variant(tmp_path, kind, **head))])
+    probes.record(PROBE, 1, crashes=int("Traceback" in r.stderr))
     assert r.code == 1 and not r.named("health.ok")
     assert says in r.stderr and "Traceback" not in r.stderr
 
@@ -51,12 +54,15 @@ def test_health_passes_the_shipped_model() -> None:
     assert r.code == 0 and r.named("health.ok")
 
 
-def test_a_window_the_model_does_not_take_is_refused_before_the_run(tmp_path: Path) -> None:
+def test_a_window_the_model_does_not_take_is_refused_before_the_run(
+    tmp_path: Path, probes: Any
+) -> None:
     pipeline = tmp_path / "small.yaml"
     pipeline.write_text(
         REPLAY.replace("${pipeline_dir}", str(REPO / "pipelines")).replace("size: 20", "size: 10")
     )
     r = cli(["run", str(pipeline)])
+    probes.record(PROBE, 1, crashes=int("Traceback" in r.stderr))
     assert r.code == 2
     errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "Traceback" not in r.stderr
@@ -64,7 +70,7 @@ def test_a_window_the_model_does_not_take_is_refused_before_the_run(tmp_path: Pa
     assert not r.named("pose.frame") and not r.named("source.finished")  # nothing was read
 
 
-def test_a_model_path_that_is_not_a_file_says_what_it_is(tmp_path: Path) -> None:
+def test_a_model_path_that_is_not_a_file_says_what_it_is(tmp_path: Path, probes: Any) -> None:
     import os
 
     (tmp_path / "dir.safetensors").mkdir()
@@ -81,5 +87,6 @@ def test_a_model_path_that_is_not_a_file_says_what_it_is(tmp_path: Path) -> None
     }
     for name, says in cases.items():
         r = cli(["run", "replay", "--set", f"model={tmp_path / name}"], timeout=60)
+        probes.record(PROBE, 1, crashes=int("Traceback" in r.stderr))
         errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
         assert r.code == 2 and len(errors) == 1 and says in errors[0], (name, r.stderr)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.conftest import REPO
 
 CLI = [sys.executable, "-m", "posecog.cog.cli"]
 FULL = Path("/dev/full")
+PROBE = "unwritable outputs, stalled readers, early signals"
 
 
 def _spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
@@ -25,7 +27,7 @@ def _spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
 
 @pytest.mark.skipif(not FULL.exists(), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["version"], ["manifest"], ["health"], ["run", "replay"]])
-def test_a_full_disk_on_stdout_is_one_error_line_and_exit_1(args: list[str]) -> None:
+def test_a_full_disk_on_stdout_is_one_error_line_and_exit_1(args: list[str], probes: Any) -> None:
     with FULL.open("wb") as full:
         r = subprocess.run(
             [*CLI, *args],
@@ -37,22 +39,24 @@ def test_a_full_disk_on_stdout_is_one_error_line_and_exit_1(args: list[str]) -> 
             timeout=120,
         )
     errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+    probes.record(PROBE, 1, crashes=int("Traceback" in r.stderr))
     assert r.returncode == 1, r.stderr
     assert len(errors) == 1 and "No space left on device" in errors[0]
     assert "Traceback" not in r.stderr
 
 
-def test_a_reader_that_leaves_ends_the_run_quietly() -> None:
+def test_a_reader_that_leaves_ends_the_run_quietly(probes: Any) -> None:
     proc = _spawn(["run", "replay"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.readline()  # as `| head -1` does
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(60) == 1
+    probes.record(PROBE, 1, crashes=int("Traceback" in err))
     assert "Error" not in err and "Traceback" not in err and "BrokenPipe" not in err
 
 
-def test_sigterm_with_a_stalled_reader_exits_0_in_bounded_time(tmp_path: Path) -> None:
+def test_sigterm_with_a_stalled_reader_exits_0_in_bounded_time(tmp_path: Path, probes: Any) -> None:
     err = tmp_path / "stderr.txt"
     with err.open("w") as stderr:
         proc = _spawn(["run", "replay"], stdout=subprocess.PIPE, stderr=stderr)
@@ -67,19 +71,21 @@ def test_sigterm_with_a_stalled_reader_exits_0_in_bounded_time(tmp_path: Path) -
             proc.kill()
             assert proc.stdout is not None
             proc.stdout.close()
+    text = err.read_text()
+    probes.record(PROBE, 1, crashes=int(code != 0 or "Traceback" in text))
     assert code == 0
     assert took < STOP_TIMEOUT_S + 3
-    text = err.read_text()
     assert "Traceback" not in text and "Error" not in text
     assert "stopped: the run could not finish" in text
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_in_the_first_moments_is_a_clean_stop(sig: signal.Signals) -> None:
+def test_a_signal_in_the_first_moments_is_a_clean_stop(sig: signal.Signals, probes: Any) -> None:
     proc = _spawn(["run", "replay"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(0.3)  # still importing numpy and loading the model
     os.kill(proc.pid, sig)
     out, err = proc.communicate(timeout=60)
+    probes.record(PROBE, 1, crashes=int(proc.returncode != 0 or b"Traceback" in err))
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err and b"KeyboardInterrupt" not in err
     finished = [line for line in out.decode().splitlines() if '"run.finished"' in line]
