@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from posecog.nodes.items import CsiFrame
+from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.rejection import Rejected
 
 from .formats import FORMATS
@@ -81,6 +81,8 @@ class RecordingFrames:
         loop: bool = False,
         on_skip: Callable[[str, str], None] = lambda reason, detail: None,
         on_nodes: Callable[[RecordingParser], None] = lambda parser: None,
+        others: bool = False,
+        parser: Callable[[], RecordingParser] = RecordingParser,
     ) -> None:
         self.path = Path(path)
         self.keep = None if nodes is None else frozenset(nodes)
@@ -94,20 +96,25 @@ class RecordingFrames:
         #: ``reason: detail`` of the first line that gave no frame (for ``why_nothing``).
         self.first_skip: str | None = None
         self._stopped = False
-        self._reader = RecordingReader(self.path)
+        #: Give the recording's vitals and presence too (else they are ``vitals_line`` skips).
+        self.others = others
+        #: Vitals and presence items given, by type name.
+        self.given: Counter[str] = Counter()
+        self._parser = parser
+        self._reader = RecordingReader(self.path, parser())
         self._entries: Iterator[Entry] = iter(self._reader)
         self._pass_frames = 0
         self._first_ts: float | None = None
         self._last_ts, self._max_seq = 0.0, 0
         self._ts_span, self._seq_span = 0.0, 0
 
-    def __iter__(self) -> Iterator[CsiFrame]:
+    def __iter__(self) -> Iterator[CsiFrame | Vitals | Presence]:
         while (frame := self.next_frame()) is not None:
             yield frame
 
-    def next_frame(self) -> CsiFrame | None:
-        """The next frame; None at the end of the file (of no pass, when looping) or once
-        stopped."""
+    def next_frame(self) -> CsiFrame | Vitals | Presence | None:
+        """The next frame (or, with ``others``, vitals or presence); None at the end of the
+        file (of no pass, when looping) or once stopped."""
         while not self._stopped:
             entry = next(self._entries, None)
             if entry is None:
@@ -123,6 +130,9 @@ class RecordingFrames:
             if isinstance(value, Rejected):
                 self._skip(value.reason, value.detail)
             elif not isinstance(value, CsiFrame):
+                if self.others and (self.keep is None or value.node_id in self.keep | {0}):
+                    self.given[type(value).__name__] += 1
+                    return self._shifted(value)
                 self._skip("vitals_line", f"line {entry.line}: vitals of node {value.node_id}")
             elif self.keep is not None and value.node_id not in self.keep:
                 self._skip("node_not_selected", f"line {entry.line}: node {value.node_id}")
@@ -195,6 +205,11 @@ class RecordingFrames:
             seq=frame.seq + self.passes * self._seq_span,
         )
 
+    def _shifted(self, item: Vitals | Presence) -> Vitals | Presence:
+        """A vitals or presence item, shifted in event time like the frames of its pass
+        (server-wide items, node 0, pass the node filter: they are every node's)."""
+        return replace(item, ts=item.ts + self.passes * self._ts_span) if self.passes else item
+
     def _next_pass(self) -> None:
         if self.passes == 0:
             span = self._last_ts - (self._first_ts or 0.0)
@@ -203,5 +218,5 @@ class RecordingFrames:
         self.passes += 1
         self._pass_frames = 0
         self._reader.close()
-        self._reader = RecordingReader(self.path)
+        self._reader = RecordingReader(self.path, self._parser())
         self._entries = iter(self._reader)

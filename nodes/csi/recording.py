@@ -37,14 +37,14 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from posecog.nodes.items import CsiFrame, FloatArray, Vitals
+from posecog.nodes.items import CsiFrame, FloatArray, Presence, Vitals
 from posecog.nodes.rejection import Rejected
 
 from .esp32 import (
@@ -78,7 +78,7 @@ class Entry(NamedTuple):
     gives one entry per node, all with the same line number."""
 
     line: int
-    value: CsiFrame | Vitals | Rejected
+    value: CsiFrame | Vitals | Presence | Rejected
 
 
 # -- field readers: each raises Rejected with a reason (and json_fields) --------------------------
@@ -137,6 +137,10 @@ STALE_AFTER_S = 2.0
 MAX_NODES = 1024
 
 
+#: ``(update, its time, where) -> items or Rejected`` of a sensing update beside its frames.
+UpdateItems = Callable[[dict[str, Any], float, str], list[Any]]
+
+
 class RecordingParser:
     """Turns lines into items or skips. Stateful only for variant C: the tick of the previous
     ``sensing_update`` (dedupe), its timestamp (for ``edge_vitals`` without one), and each
@@ -151,7 +155,14 @@ class RecordingParser:
     in ``transitions`` (``("stale" | "fresh", node_id, ts)``) for the source to report.
     """
 
-    def __init__(self, stale_after_s: float = STALE_AFTER_S) -> None:
+    def __init__(
+        self,
+        stale_after_s: float = STALE_AFTER_S,
+        update_items: UpdateItems | None = None,
+    ) -> None:
+        #: Called with each new ``sensing_update`` and its time: the other items it carries
+        #: (presence, vitals), given after its frames (``nodes.sensing.updates.update_items``).
+        self.update_items = update_items
         self._last_tick: int | None = None
         self._last_key: object = None  # the tick, or (v1 server, no tick) the timestamp
         self._last_ts: float | None = None
@@ -171,7 +182,7 @@ class RecordingParser:
 
     def parse(
         self, text: bytes | str, line: int, complete: bool = True
-    ) -> list[CsiFrame | Vitals | Rejected]:
+    ) -> list[CsiFrame | Vitals | Presence | Rejected]:
         """Parse one line (``complete`` is False for a last line without newline)."""
         try:
             obj = json.loads(text)
@@ -183,7 +194,7 @@ class RecordingParser:
         except Rejected as bad:
             return [Rejected(bad.reason, f"line {line}: {bad.detail}")]
 
-    def _dispatch(self, obj: Any, line: int) -> list[CsiFrame | Vitals | Rejected]:
+    def _dispatch(self, obj: Any, line: int) -> list[CsiFrame | Vitals | Presence | Rejected]:
         if not isinstance(obj, dict):
             raise Rejected("unknown_record", f"expected a JSON object; got {type(obj).__name__}")
         kind = obj.get("type")
@@ -217,7 +228,7 @@ class RecordingParser:
 
     def sensing_update(
         self, obj: dict[str, Any], where: str = ""
-    ) -> list[CsiFrame | Vitals | Rejected]:
+    ) -> list[CsiFrame | Vitals | Presence | Rejected]:
         """One ``sensing_update`` object (variant C line, or the live server's JSON).
 
         Gives one frame per node with amplitudes; ``[Rejected("duplicate_tick")]`` for a repeat of
@@ -247,7 +258,7 @@ class RecordingParser:
         self._last_key = key
         self._last_tick = tick
         self.updates += 1
-        frames: list[CsiFrame | Vitals | Rejected] = [*self.release(ts)]
+        frames: list[CsiFrame | Vitals | Presence | Rejected] = [*self.release(ts)]
         for node in nodes:
             if node.get("amplitude") == []:
                 continue
@@ -261,7 +272,11 @@ class RecordingParser:
                 frames.append(Rejected(bad.reason, f"{prefix}tick {tick} {who}: {bad.detail}"))
                 continue
             frames.append(self._node_frame(ts, node_id, amp, seq, n_sub, prefix))
-        return frames or [Rejected("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes")]
+        if not frames:
+            frames.append(Rejected("no_amplitude", f"{prefix}tick {tick}: no node has amplitudes"))
+        if self.update_items is not None:
+            frames.extend(self.update_items(obj, ts, f"{prefix}tick {tick}"))
+        return frames
 
     def _node_frame(
         self, ts: float, node_id: int, amp: FloatArray, tick: int, n_sub: int, prefix: str
@@ -415,7 +430,7 @@ class RecordingReader:
     Not thread-safe: iterate and close from the same thread (or never concurrently).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], parser: RecordingParser | None = None) -> None:
         self.path = Path(path)
         self._raw = open(self.path, "rb")  # noqa: SIM115 - closed by close() / __exit__
         self._size = os.fstat(self._raw.fileno()).st_size
@@ -423,7 +438,7 @@ class RecordingReader:
         self._lines: IO[bytes] | gzip.GzipFile = self._raw
         if gz:
             self._lines = gzip.GzipFile(fileobj=self._raw)
-        self.parser = RecordingParser()
+        self.parser = parser if parser is not None else RecordingParser()
 
     def __iter__(self) -> Iterator[Entry]:
         line = 0

@@ -1,9 +1,10 @@
-"""Source node ``jsonl_replay``: replay a JSONL CSI recording as ``CsiFrame`` items.
+"""Source node ``jsonl_replay``: replay a JSONL CSI recording as ``CsiFrame`` items, and its
+vitals and presence as ``Vitals`` and ``Presence``.
 
-Decision: this source gives ``CsiFrame`` only. A source declares one item type so that the
-linter can check its edges; giving ``Vitals`` from the same output would break that. Vitals
-lines (variant A ``vitals``, variant C ``edge_vitals``) are therefore counted as skipped under
-``vitals_line`` until a vitals output is added (a separate ``gives=Vitals`` kind, or ports).
+Decision: one source gives all three; typed routing (the kernel's) sends each to the nodes
+that take it, so a window never sees a vitals item and a join's ``vitals`` port never a frame,
+and lint checks every edge against the three types. ``vitals: false`` gives frames only (the
+others are then counted as ``vitals_line``).
 
 Threading: the observable is cold. Subscribing opens the file and schedules the replay on
 ``ctx.scheduler`` (the source's own thread at run time, virtual time under the harness); the
@@ -18,7 +19,7 @@ import inspect
 import sys
 import textwrap
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,11 +35,16 @@ from posecog.graph.errors import ConfigError, RuntimeFailure
 from posecog.graph.node import NodeConfig
 from posecog.nodes.csi.formats import FORMATS, MALFORMED, NO_FRAME_REASONS
 from posecog.nodes.csi.frames import FRAME_SKIPS, RecordingFrames
-from posecog.nodes.items import CsiFrame
+from posecog.nodes.csi.recording import RecordingParser
+from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.registry import registry
 from posecog.nodes.sensing.live import report_nodes
+from posecog.nodes.sensing.updates import update_items
 
-__all__ = ["JsonlReplayConfig", "build"]
+__all__ = ["JsonlReplayConfig", "Replayed", "build"]
+
+#: What a replay gives.
+Replayed = CsiFrame | Vitals | Presence
 
 #: Seconds (processing clock) between two redraws of the progress line.
 _PROGRESS_INTERVAL = 0.25
@@ -73,6 +79,12 @@ class JsonlReplayConfig(NodeConfig):
         description="Start over at the end of the file, forever. Each pass is shifted in event "
         "time (and seq) to continue after the previous one, so time never runs backwards.",
     )
+    vitals: bool = Field(
+        True,
+        description="Also give the recording's vitals and presence: Vitals from variant A "
+        "'vitals' lines and 'edge_vitals', Presence and Vitals from a variant C update's "
+        "classification and vital_signs (server-wide: node 0). false: frames only.",
+    )
 
 
 _EXAMPLES = (
@@ -83,10 +95,14 @@ _EXAMPLES = (
 
 
 @registry.source(
-    "jsonl_replay", config=JsonlReplayConfig, gives=CsiFrame, hop="block", examples=_EXAMPLES
+    "jsonl_replay",
+    config=JsonlReplayConfig,
+    gives=(CsiFrame, Vitals, Presence),
+    hop="block",
+    examples=_EXAMPLES,
 )
-def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
-    """Replay a recorded CSI session (JSONL, or JSONL.gz) as CSI frames.
+def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[Replayed]:
+    """Replay a recorded CSI session (JSONL, or JSONL.gz) as CSI frames, vitals and presence.
 
     Reads the recording formats of the RuView tools (INTERFACES §5, §9; docs/recordings.md),
     recognised line by line, so one file may mix them; gzip is detected by content:
@@ -121,7 +137,7 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[CsiFrame]:
         )
 
     def subscribe(
-        observer: abc.ObserverBase[CsiFrame], scheduler: abc.SchedulerBase | None = None
+        observer: abc.ObserverBase[Replayed], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         return _Replay(config, ctx, path, observer).start()
 
@@ -169,7 +185,7 @@ class _Replay:
         config: JsonlReplayConfig,
         ctx: BuildContext,
         path: Path,
-        observer: abc.ObserverBase[CsiFrame],
+        observer: abc.ObserverBase[Replayed],
     ) -> None:
         self.config, self.ctx, self.path, self.observer = config, ctx, path, observer
         self._frames: RecordingFrames | None = None
@@ -178,7 +194,7 @@ class _Replay:
         self._running = self._disposed = self._ended = False
         # realtime: (scheduler time, event time) of the first frame, and a frame read too early
         self._anchor: tuple[datetime, float] | None = None
-        self._pending: CsiFrame | None = None
+        self._pending: Replayed | None = None
         self._show_progress = config.progress and ctx.services.interactive
         self._last_draw = float("-inf")
 
@@ -192,6 +208,8 @@ class _Replay:
                 loop=self.config.loop,
                 on_skip=self._skip,
                 on_nodes=lambda parser: report_nodes(self.ctx, parser, self.path.name),
+                others=self.config.vitals,
+                parser=_parser_of(self.config),
             )
         except OSError as exc:
             self.observer.on_error(RuntimeFailure(f"{self.ctx.node_id}: cannot read: {exc}"))
@@ -237,6 +255,7 @@ class _Replay:
             {
                 "path": str(self.path),
                 "lines": frames.lines,
+                **{k.lower(): n for k, n in sorted(frames.given.items())},
                 "frames": frames.frames,
                 "passes": frames.passes + 1,
                 "skipped": dict(sorted(frames.skipped.items())),
@@ -297,7 +316,7 @@ class _Replay:
 
     # -- per frame ------------------------------------------------------------------------------
 
-    def _emit(self, frame: CsiFrame) -> None:
+    def _emit(self, frame: Replayed) -> None:
         if self._show_progress:
             self._draw_progress()
         self.observer.on_next(replace(frame, arrived=self.ctx.now()))
@@ -318,3 +337,11 @@ class _Replay:
             f"  {frames.frames} frames  {sum(frames.skipped.values())} skipped"
         )
         sys.stderr.flush()
+
+
+def _parser_of(config: JsonlReplayConfig) -> Callable[[], RecordingParser]:
+    """Each pass's line parser: with ``vitals``, one that also gives a variant C update's
+    presence and vitals, as the live sources do from the same update."""
+    if not config.vitals:
+        return RecordingParser
+    return lambda: RecordingParser(update_items=update_items)

@@ -32,7 +32,7 @@ from posecog.nodes.csi.recording import RecordingParser
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.rejection import Rejected
 
-__all__ = ["QUIET", "Item", "SensingDecoder"]
+__all__ = ["QUIET", "Item", "SensingDecoder", "update_items"]
 
 Item = CsiFrame | Vitals | Presence
 
@@ -224,3 +224,19 @@ def _vital_signs(obj: dict[str, Any], ts: float) -> Vitals | None:
         heartrate_bpm=_opt_float(vs, "heart_rate_bpm", "vital_signs"),
         extra=extra,
     )
+
+
+def update_items(obj: dict[str, Any], ts: float, where: str) -> list[Presence | Vitals | Rejected]:
+    """The presence (``classification``) and vitals (``vital_signs``) of one new sensing
+    update, for a replay of a variant C dump (``RecordingParser(update_items=...)``): what the
+    live sources give from the same update. A broken one is a ``Rejected`` beside the frames."""
+    out: list[Presence | Vitals | Rejected] = []
+    for make in (_classification, _vital_signs):
+        try:
+            item = make(obj, ts)
+        except Rejected as drift:
+            out.append(Rejected(drift.reason, f"{where}: {drift.detail}"))
+            continue
+        if item is not None:
+            out.append(item)
+    return out

@@ -17,7 +17,7 @@ from posecog.graph.errors import ConfigError
 from posecog.graph.events import EventStream
 from posecog.nodes.csi.formats import FORMATS, MALFORMED, NO_FRAME_REASONS
 from posecog.nodes.csi.frames import FORMATS_READ, FRAME_SKIPS
-from posecog.nodes.items import CsiFrame
+from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.kinds.jsonl_replay import JsonlReplayConfig, build
 from posecog.nodes.registry import default_registry
 from tests.conftest import EXCERPT_A, EXCERPT_B
@@ -48,8 +48,12 @@ class Harness:
         return self.ctx.metrics.drops
 
 
-def frames_of(observer) -> list[tuple[float, CsiFrame]]:
+def items_of(observer) -> list[tuple[float, object]]:
     return [(m.time, m.value.value) for m in observer.messages if m.value.kind == "N"]
+
+
+def frames_of(observer) -> list[tuple[float, CsiFrame]]:
+    return [(t, v) for t, v in items_of(observer) if isinstance(v, CsiFrame)]
 
 
 def completed(observer) -> bool:
@@ -77,13 +81,12 @@ def test_max_pacing_replays_every_frame_and_counts_the_rest():
     assert completed(out)
     assert [f.ts for f in frames] == [d["timestamp"] for d in lines if d.get("type") == "raw_csi"]
     assert all(f.arrived == SUBSCRIBED for f in frames)  # stamped by the processing clock
-    assert h.drops == {
-        "vitals_line": other["vitals"],
-        "feature_line": other["feature"],
-        "compressed_csi": other["untyped"],
-    }
+    assert h.drops == {"feature_line": other["feature"], "compressed_csi": other["untyped"]}
+    vitals = [v for _, v in items_of(out) if isinstance(v, Vitals)]
+    assert len(vitals) == other["vitals"] and {v.node_id for v in vitals} == {1, 2}
     (finished,) = [e for e in h.events if e.event == "source.finished"]
     assert finished.fields["frames"] == len(frames)
+    assert finished.fields["vitals"] == len(vitals)
     assert finished.fields["lines"] == len(lines)
     assert finished.fields["skipped"] == dict(h.drops)
     # these lines are normal in a raw recording: counted, but no WARN
@@ -233,7 +236,7 @@ def test_config_is_validated():
 
 def test_registered_as_a_blocking_csi_source_with_valid_examples():
     kind = default_registry().get("jsonl_replay")
-    assert kind.gives == (CsiFrame,) and kind.hop == "block" and not kind.takes
+    assert kind.gives == (CsiFrame, Vitals, Presence) and kind.hop == "block" and not kind.takes
     assert "pacing" in kind.doc
     for example in kind.examples:
         node = yaml.safe_load(example)
@@ -255,3 +258,28 @@ def test_the_docs_list_every_format_read_and_every_reason():
     for reason in MALFORMED | NO_FRAME_REASONS | FRAME_SKIPS:
         assert f"``{reason}``" in doc, reason
     assert max(len(line) for line in doc.splitlines()) <= 98
+
+
+def test_a_server_dump_gives_its_presence_and_vitals_as_the_live_sources_do(tmp_path):
+    from tests.fakes.sensing_server import edge_vitals, updates_from_excerpt
+
+    updates = updates_from_excerpt(EXCERPT_B)[:10]
+    lines = []
+    for k, u in enumerate(updates):
+        if k % 5 == 4:
+            lines.append({**edge_vitals(u), "node_id": 3})  # sent before its update, no time
+        lines.append(u)
+    path = tmp_path / "dump.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = Harness().run(path=str(path))
+    items = [v for _, v in items_of(out)]
+    presence = [v for v in items if isinstance(v, Presence)]
+    vitals = [v for v in items if isinstance(v, Vitals)]
+    assert len(presence) == 10 and {p.node_id for p in presence} == {0}  # server-wide
+    assert [p.ts for p in presence] == [u["timestamp"] for u in updates]
+    assert len([v for v in vitals if v.node_id == 0]) == 10
+    edge = [v for v in vitals if v.node_id == 3]
+    assert [v.ts for v in edge] == [updates[4]["timestamp"], updates[9]["timestamp"]]
+    # frames only, when asked
+    only = [v for _, v in items_of(Harness().run(path=str(path), vitals=False))]
+    assert all(isinstance(v, CsiFrame) for v in only) and len(only) == 10
