@@ -3,14 +3,10 @@
 The folders ``graph/ nodes/ pipelines/ cog/`` stay at the top of the repository, but install as
 ``posecog.graph`` ... so that no bare ``graph`` or ``cog`` lands in site-packages. Metadata lives
 in pyproject.toml; only the package list is computed here, so new sub-packages need no edit.
-
-The one C extension, ``posecog.nodes.model._kernel`` (the native backend), is optional: without
-a C compiler the install still succeeds and ``load_model(..., "auto")`` falls back to
-onnxruntime or numpy. An editable install (``pip install -e .``) builds it in place, beside its
-source in ``nodes/model/``.
+The distribution is pure Python: nothing here needs a compiler.
 """
 
-from setuptools import Extension, find_packages, setup
+from setuptools import find_packages, setup
 
 TOP = ("graph", "nodes", "pipelines", "cog")
 #: Folders of package data only (no code), installed as data packages of their parent.
@@ -31,11 +27,4 @@ for folder in DATA:
     packages.append(name)
     package_dir[name] = folder
 
-kernel = Extension(
-    "posecog.nodes.model._kernel",
-    ["nodes/model/_kernel.c"],
-    extra_compile_args=["-O3"],
-    optional=True,
-)
-
-setup(packages=packages, package_dir=package_dir, ext_modules=[kernel])
+setup(packages=packages, package_dir=package_dir)

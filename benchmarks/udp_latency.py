@@ -13,7 +13,7 @@ run on the pipeline thread and cost time themselves, so they are only set in one
 diagnostic run (``--stages``); the headline runs have none.
 
 Usage: .venv/bin/python benchmarks/udp_latency.py [--seconds 30] [--nodes 4] [--rate 25]
-       [--repeats 3] [--backend numpy|onnxruntime|native] [--stub] [--floor] [--stages]
+       [--repeats 3] [--backend numpy|onnxruntime] [--stub] [--floor] [--stages]
 """
 
 from __future__ import annotations
@@ -305,7 +305,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=4)
     ap.add_argument("--rate", type=float, default=25.0, help="frames per second per node")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--backend", default="numpy", choices=["numpy", "onnxruntime", "native"])
+    ap.add_argument("--backend", default="numpy", choices=["numpy", "onnxruntime"])
     ap.add_argument(
         "--floor",
         action="store_true",

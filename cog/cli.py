@@ -28,7 +28,7 @@ __all__ = ["main"]
 #: ``--backend`` choices of ``health`` and ``evaluate``: the values of
 #: ``posecog.nodes.model.BackendName``, spelt out so that the CLI starts without importing
 #: numpy (a test checks that they agree).
-BACKENDS = ("numpy", "onnxruntime", "native", "auto")
+BACKENDS = ("numpy", "onnxruntime", "auto")
 
 
 def _seconds(text: str) -> float:

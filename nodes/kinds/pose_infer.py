@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from reactivex import Observable
 
 from posecog.graph.context import BuildContext
@@ -14,7 +14,7 @@ from posecog.graph.errors import ConfigError, Drop
 from posecog.graph.node import NodeConfig
 
 from ..items import CsiWindow, Pose
-from ..model import BackendName, PoseModel, load_model
+from ..model import REMOVED_BACKENDS, BackendName, PoseModel, load_model
 from ..registry import registry
 from .sliding_window import SlidingWindowConfig
 
@@ -33,9 +33,9 @@ class PoseInferConfig(NodeConfig):
     )
     backend: BackendName = Field(
         "auto",
-        description="Inference backend: numpy, onnxruntime, native (a compiled kernel built at "
-        "install: forward pass and confidence in one call, the lowest latency per window) or "
-        "auto (native when it was built, else onnxruntime, else numpy). All agree within 1e-5.",
+        description="Inference backend: numpy (no extra dependency, fast cold start), "
+        "onnxruntime (the fast path: one single-threaded session) or auto (onnxruntime when it "
+        "is installed, else numpy). Both agree within 1e-5.",
     )
     min_confidence: float = Field(
         DEFAULT_MIN_CONFIDENCE,
@@ -47,6 +47,18 @@ class PoseInferConfig(NodeConfig):
     max_batch: int = Field(
         64, ge=1, le=4096, description="Most windows run in one batched inference."
     )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _not_removed(cls, value: object) -> object:
+        # A removed backend is an error that says so, not an alias: a pinned backend that
+        # silently became another one would hide the change from the user.
+        if isinstance(value, str) and value in REMOVED_BACKENDS:
+            raise ValueError(
+                f"must be numpy, onnxruntime or auto; got {value!r}: {REMOVED_BACKENDS[value]} "
+                "(use auto or onnxruntime)"
+            )
+        return value
 
 
 class _Windows:

@@ -1,14 +1,13 @@
 """The pose model: bundles (weights + metadata), backends and the honest confidence.
 
 ``load_model(path, backend)`` gives a ``PoseModel`` whose ``infer(frames[B, T, n_sc])`` returns
-``(keypoints[B, 17, 2], confidence[B])``; ``backend`` is ``"numpy"``, ``"onnxruntime"``,
-``"native"`` (the compiled kernel ``_kernel.c``, built at install when a C compiler is there:
-forward pass and confidence in one call) or ``"stub"`` (no weights: a fixed skeleton with
-confidence 0); ``"auto"`` picks native, else onnxruntime, else numpy. Backends agree within 1e-5.
+``(keypoints[B, 17, 2], confidence[B])``; ``backend`` is ``"numpy"`` (the reference, no extra
+dependency), ``"onnxruntime"`` (the fast path: an ONNX graph built from the same weights) or
+``"stub"`` (no weights: a fixed skeleton with confidence 0); ``"auto"`` picks onnxruntime when
+it is installed, else numpy. Backends agree within 1e-5.
 A bundle may declare a per-subcarrier input normalisation (``InputNorm``, see
 ``model_input``); the backends apply it, callers always pass raw amplitudes.
-Nothing here loads anything at import time; onnxruntime and the compiled kernel are imported
-only when asked for.
+Nothing here loads anything at import time; onnxruntime is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -25,10 +24,18 @@ from .bundle import (
     to_model_input,
 )
 from .confidence import input_quality, output_plausibility, window_confidence
-from .pose_model import BackendName, PoseModel, load_model, synthetic_check, synthetic_window
+from .pose_model import (
+    REMOVED_BACKENDS,
+    BackendName,
+    PoseModel,
+    load_model,
+    synthetic_check,
+    synthetic_window,
+)
 
 __all__ = [
     "KEYPOINT_NAMES",
+    "REMOVED_BACKENDS",
     "BackendName",
     "BundleMetadata",
     "InputNorm",

@@ -15,6 +15,7 @@ import numpy as np
 from posecog.nodes.items import FloatArray
 
 from .bundle import ModelBundle
+from .model_input import to_model_input
 
 __all__ = ["CONV_LAYERS", "NumpyBackend", "sigmoid"]
 
@@ -40,6 +41,7 @@ class NumpyBackend:
 
     def __init__(self, bundle: ModelBundle) -> None:
         w = bundle.weights
+        self._layout = bundle.metadata.layout
         #: (mean, std), each [T, n_sc]: the layout-mapped statistics, transposed like x.
         self._norm: tuple[FloatArray, FloatArray] | None = None
         if bundle.input_norm is not None:
@@ -55,6 +57,11 @@ class NumpyBackend:
             self._convs.append((mat, w[f"{prefix}.bias"], pad, dil, k))
         self._fc1 = (np.ascontiguousarray(w["head.fc1.weight"].T), w["head.fc1.bias"])
         self._fc2 = (np.ascontiguousarray(w["head.fc2.weight"].T), w["head.fc2.bias"])
+
+    def forward(self, frames: FloatArray) -> FloatArray:
+        """``frames[B, T, n_sc]`` (windows as they flow, raw amplitudes) -> keypoints: the
+        bundle's layout mapping, then ``run``."""
+        return self.run(to_model_input(frames, self._layout))
 
     def run(self, x: FloatArray) -> FloatArray:
         """``x[B, n_sc, T]`` float32 -> keypoints ``[B, 17, 2]`` in (0, 1)."""

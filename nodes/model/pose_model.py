@@ -1,40 +1,50 @@
-"""``PoseModel``: one interface over the numpy, onnxruntime, native and stub backends.
+"""``PoseModel``: one interface over the numpy, onnxruntime and stub backends.
 
 The model owns its input layout and normalisation: callers pass windows as they flow
-(``frames[B, T, n_sc]``, frame-major, arrival order, raw amplitudes); the model maps them onto
-its input with the bundle's layout and the backend applies the bundle's normalisation, if any
-(``model_input``). Confidence is computed on the raw frames. The native backend does all of it
-(layout, normalisation, forward pass, confidence) in one compiled call per batch.
-Not thread-safe: use one model from one thread (the pipeline thread).
+(``frames[B, T, n_sc]``, frame-major, arrival order, raw amplitudes); the backend maps them onto
+the network's input with the bundle's layout and applies the bundle's normalisation, if any
+(``model_input``; the onnxruntime backend does both inside its graph). Confidence is computed
+on the raw frames. Not thread-safe: use one model from one thread (the pipeline thread).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from posecog.nodes.items import FloatArray
 
-from .bundle import KEYPOINT_NAMES, Layout, ModelBundle, ModelError, load_bundle, to_model_input
+from .bundle import KEYPOINT_NAMES, Layout, ModelBundle, ModelError, load_bundle
 from .confidence import window_confidence
 from .stub_backend import StubBackend
 
-__all__ = ["BackendName", "PoseModel", "load_model", "synthetic_check", "synthetic_window"]
+__all__ = [
+    "REMOVED_BACKENDS",
+    "BackendName",
+    "PoseModel",
+    "load_model",
+    "synthetic_check",
+    "synthetic_window",
+]
 
-#: ``auto``: native when its compiled kernel is built, else onnxruntime, else numpy.
-BackendName = Literal["numpy", "onnxruntime", "native", "auto"]
+#: ``auto``: onnxruntime when it is installed, else numpy.
+BackendName = Literal["numpy", "onnxruntime", "auto"]
 
-_Infer = Callable[[FloatArray], tuple[FloatArray, FloatArray]]
-_Confidence = Callable[[FloatArray, FloatArray], FloatArray]
+#: Backends that existed once; asking for one is an error that says so.
+REMOVED_BACKENDS = {
+    "native": "the native backend (a hand-written C kernel) was removed; onnxruntime is the "
+    "fast path",
+}
 
 
 class _Backend(Protocol):
     name: str
 
-    def run(self, x: FloatArray) -> FloatArray: ...
+    def forward(self, frames: FloatArray) -> FloatArray:
+        """``frames[B, T, n_sc]`` float32 -> keypoints ``float32[B, 17, 2]``."""
+        ...
 
 
 class PoseModel:
@@ -49,15 +59,12 @@ class PoseModel:
         self.n_subcarriers = meta.n_subcarriers if meta else 56
         self.layout: Layout = meta.layout if meta else "flat_frame_major"
         self.keypoint_names = meta.keypoint_names if meta else KEYPOINT_NAMES
-        # Optional backend methods (the native backend has both): the whole window in one
-        # call, or its own confidence. Looked up once, not per window.
-        self._fused = cast("_Infer | None", getattr(runner, "infer", None))
-        self._confidence = cast("_Confidence | None", getattr(runner, "confidence", None))
+        #: The backend's forward pass, bound once (not looked up per window).
+        self._forward = runner.forward
 
     @property
     def backend(self) -> str:
-        """``"numpy"``, ``"onnxruntime"``, ``"native"`` or ``"stub"`` (always ``"stub"``
-        without weights)."""
+        """``"numpy"``, ``"onnxruntime"`` or ``"stub"`` (always ``"stub"`` without weights)."""
         return "stub" if self.bundle is None else self._runner.name
 
     @property
@@ -96,14 +103,9 @@ class PoseModel:
         if x.ndim != 3 or x.shape[1:] != (self.window, self.n_subcarriers):
             want = f"[B, {self.window}, {self.n_subcarriers}]"
             raise ValueError(f"frames must have shape {want}; got {list(x.shape)}")
+        keypoints = self._forward(x)  # layout mapping and normalisation in there
         if self.is_stub:
-            keypoints = self._runner.run(to_model_input(x, self.layout))
             return keypoints, np.zeros(x.shape[0], dtype=np.float32)
-        if self._fused is not None:
-            return self._fused(x)
-        keypoints = self._runner.run(to_model_input(x, self.layout))  # normalised in there
-        if self._confidence is not None:
-            return keypoints, self._confidence(x, keypoints)
         return keypoints, window_confidence(x, keypoints)  # raw amplitudes: input quality
 
 
@@ -114,11 +116,15 @@ def load_model(
 
     ``path`` None or ``""``: the stub. A path that does not exist: ``ModelError``, or the stub
     when ``missing_ok`` (for a default location the user did not choose). ``backend="auto"``
-    picks native when its compiled kernel was built at install (the fastest, one C call per
-    batch), else onnxruntime when it is installed, else numpy. All agree within 1e-5.
-    Raises ``ModelError`` for damaged or foreign files (see ``load_bundle``) and for a backend
-    that is not available here.
+    picks onnxruntime when it is installed (the fast path), else numpy. Both agree within 1e-5.
+    Raises ``ModelError`` for damaged or foreign files (see ``load_bundle``), for a backend
+    that is not available here and for an unknown or removed backend name.
     """
+    if backend not in get_args(BackendName):
+        choices = ", ".join(get_args(BackendName))
+        removed = REMOVED_BACKENDS.get(str(backend))
+        why = f" ({removed})" if removed else ""
+        raise ModelError(f"backend must be one of {choices}; got {backend!r}{why}")
     if path is None or str(path) == "":
         return PoseModel(None, StubBackend(), "no model path configured")
     path = Path(path)
@@ -127,10 +133,6 @@ def load_model(
     bundle = load_bundle(path)
     if backend == "auto":
         backend = _auto_backend()
-    if backend == "numpy":
-        from .numpy_backend import NumpyBackend
-
-        return PoseModel(bundle, NumpyBackend(bundle))
     if backend == "onnxruntime":
         try:
             from .onnx_backend import OnnxBackend
@@ -138,21 +140,12 @@ def load_model(
             return PoseModel(bundle, OnnxBackend(bundle))
         except ImportError as exc:
             raise ModelError(f"backend onnxruntime is not available ({exc}); use numpy") from None
-    if backend == "native":
-        from .native_backend import NativeBackend
+    from .numpy_backend import NumpyBackend
 
-        try:
-            return PoseModel(bundle, NativeBackend(bundle))
-        except ImportError as exc:
-            raise ModelError(f"backend native is not available: {exc}") from None
-    raise ModelError(f"backend must be one of numpy, onnxruntime, native, auto; got {backend!r}")
+    return PoseModel(bundle, NumpyBackend(bundle))
 
 
-def _auto_backend() -> Literal["numpy", "onnxruntime", "native"]:
-    from .native_backend import native_available
-
-    if native_available():
-        return "native"
+def _auto_backend() -> Literal["numpy", "onnxruntime"]:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

@@ -31,6 +31,9 @@ class StubBackend:
 
     name = "stub"
 
+    def forward(self, frames: FloatArray) -> FloatArray:
+        return self.run(frames)
+
     def run(self, x: FloatArray) -> FloatArray:
         out: FloatArray = np.broadcast_to(NEUTRAL_POSE, (x.shape[0], 17, 2)).copy()
         return out

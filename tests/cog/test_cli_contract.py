@@ -45,7 +45,7 @@ def test_health_with_pose_v1() -> None:
     r = cli(["health", "--model", str(POSE_V1)])
     assert r.code == 0, r.stderr
     (ok,) = r.named("health.ok")
-    assert ok["fields"]["backend"] == "native"  # auto: the kernel the setup built
+    assert ok["fields"]["backend"] == "onnxruntime"  # auto: installed, a runtime dependency
     assert ok["fields"]["model_sha256"] == (
         "eb249b9a6b2e10130437a10976ed0230b0d085f86a0553d7226e1ae6eae4b9e5"
     )
@@ -54,7 +54,7 @@ def test_health_with_pose_v1() -> None:
 
 @pytest.mark.parametrize(
     ("backend", "resolved"),
-    [("onnxruntime", "onnxruntime"), ("native", "native"), ("numpy", "numpy")],
+    [("onnxruntime", "onnxruntime"), ("numpy", "numpy")],
 )
 def test_health_other_backends(backend: str, resolved: str) -> None:
     r = cli(["health", "--model", str(POSE_V1), "--backend", backend])

@@ -69,7 +69,7 @@ def test_replay_default_runs_the_demo_model() -> None:
     r = cli(["run"])
     assert r.code == 0, r.stderr
     loaded = r.named("model.loaded")[0]["fields"]
-    assert loaded["backend"] == "native" and loaded["path"].endswith("demo.safetensors")
+    assert loaded["backend"] == "onnxruntime" and loaded["path"].endswith("demo.safetensors")
     finished = r.named("run.finished")[0]["fields"]
     frames = r.named("pose.frame")
     assert len(frames) == finished["nodes"]["window"]["out"] > 1000  # none below threshold

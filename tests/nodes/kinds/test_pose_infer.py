@@ -12,6 +12,7 @@ from reactivex.testing import TestScheduler
 
 from posecog.graph.context import BuildContext, RunServices
 from posecog.graph.events import Event, EventStream
+from posecog.graph.lint import validate_config
 from posecog.nodes.items import CsiWindow, Pose
 from posecog.nodes.kinds import pose_infer
 from posecog.nodes.kinds.pose_infer import PoseInferConfig, build
@@ -89,6 +90,24 @@ def test_defaults() -> None:
     assert (cfg.model, cfg.backend, cfg.min_confidence, cfg.max_batch) == ("", "auto", 0.3, 64)
 
 
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        (
+            "native",
+            "config.backend: must be numpy, onnxruntime or auto; got 'native': the native "
+            "backend (a hand-written C kernel) was removed; onnxruntime is the fast path (use "
+            "auto or onnxruntime)",
+        ),
+        ("tensorrt", "config.backend: input should be 'numpy', 'onnxruntime' or 'auto'; got"),
+    ],
+)
+def test_a_removed_or_unknown_backend_is_a_config_error(backend: str, message: str) -> None:
+    _, errors = validate_config(registry.get("pose_infer"), {"backend": backend})
+    assert [loc for loc, _ in errors] == [("backend",)]
+    assert errors[0][1].startswith(message), errors[0][1]
+
+
 @pytest.mark.parametrize("max_batch", [1, 7, 64])
 def test_batching_gives_the_same_poses_as_unbatched(max_batch: int) -> None:
     windows = real_windows()
@@ -98,8 +117,8 @@ def test_batching_gives_the_same_poses_as_unbatched(max_batch: int) -> None:
     assert_same(batched, unbatched)
     direct_kp, _ = load_model(POSE_V1).infer(np.stack([w.frames for w in windows]))
     np.testing.assert_allclose(np.stack([p.keypoints for p in batched]), direct_kp, atol=1e-6)
-    # the default backend is auto: native where its kernel was built (always here, CI builds it)
-    assert batched[0].backend == load_model(POSE_V1, "auto").backend == "native"
+    # the default backend is auto: onnxruntime, a runtime dependency
+    assert batched[0].backend == load_model(POSE_V1, "auto").backend == "onnxruntime"
     assert batched[0].ts == windows[0].ts_end
 
 

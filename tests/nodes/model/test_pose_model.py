@@ -34,10 +34,10 @@ def test_missing_path(tmp_path: Path) -> None:
     assert stub.backend == "stub" and "not found" in stub.stub_reason
 
 
-@pytest.mark.parametrize("backend", ["numpy", "onnxruntime", "native", "auto"])
+@pytest.mark.parametrize("backend", ["numpy", "onnxruntime", "auto"])
 def test_backends(backend: str) -> None:
     model = load_model(POSE_V1, backend)  # type: ignore[arg-type]
-    assert model.backend == ("native" if backend == "auto" else backend)  # the kernel is built
+    assert model.backend == ("onnxruntime" if backend == "auto" else backend)  # it is installed
     assert model.sha256 == model.bundle.sha256  # type: ignore[union-attr]
     info = model.describe()
     assert info["architecture"] == "pose_v1" and info["layout"] == "flat_frame_major"
@@ -47,8 +47,27 @@ def test_backends(backend: str) -> None:
 
 
 def test_unknown_backend() -> None:
-    with pytest.raises(ModelError, match="backend must be one of"):
+    with pytest.raises(ModelError, match="backend must be one of numpy, onnxruntime, auto"):
         load_model(POSE_V1, "tensorrt")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", [POSE_V1, None])
+def test_the_removed_native_backend_is_an_error_that_says_so(path: Path | None) -> None:
+    with pytest.raises(
+        ModelError,
+        match=r"one of numpy, onnxruntime, auto; got 'native' \(the "
+        r"native backend \(a hand-written C kernel\) was removed",
+    ):
+        load_model(path, "native")  # type: ignore[arg-type]
+
+
+def test_auto_is_numpy_without_onnxruntime(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    assert load_model(POSE_V1, "auto").backend == "numpy"
+    with pytest.raises(ModelError, match="onnxruntime is not available"):
+        load_model(POSE_V1, "onnxruntime")
 
 
 def test_infer_checks_shape() -> None:

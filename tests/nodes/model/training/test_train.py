@@ -97,7 +97,7 @@ def test_default_declares_the_training_split_normalisation(sim: Sim, trained: Tr
 
 
 def test_held_out_metrics_are_what_evaluate_finds(sim: Sim, trained: TrainResult) -> None:
-    for backend in ("numpy", "onnxruntime", "native"):
+    for backend in ("numpy", "onnxruntime"):
         model = load_model(trained.bundle_path, backend)  # type: ignore[arg-type]
         ev = evaluate(model, load_paired(sim.paired), held_out=True)
         assert ev.n_samples == trained.results["data"]["eval_samples"]
@@ -127,7 +127,7 @@ def test_bundle_runs_in_the_replay_pipeline(sim: Sim, trained: TrainResult) -> N
     )  # fmt: skip
     poses = [item for _, item in run.taps["pose"]]
     assert len(poses) > 150  # 10 s at 20 Hz, one window per frame
-    assert {p.backend for p in poses} == {"native"}  # auto, the kernel built by the setup
+    assert {p.backend for p in poses} == {"onnxruntime"}  # auto: installed, a runtime dependency
     kp = np.stack([p.keypoints for p in poses])
     assert np.isfinite(kp).all() and (kp >= 0).all() and (kp <= 1).all()
     loaded = run.events_named("model.loaded")
