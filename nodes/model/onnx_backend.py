@@ -1,45 +1,72 @@
-"""onnxruntime backend: a CPU session over the ONNX graph built in memory from the weights.
+"""onnxruntime backend: one CPU session per model over the ONNX graph built from the weights.
 
-One intra-op and one inter-op thread: the graph runs on the single pipeline thread and the
-appliance has few cores; batching, not threads, is how throughput is gained.
+The session takes the windows as they flow (``frames[B, T, n_sc]``, raw amplitudes); the
+graph itself applies the bundle's normalisation and layout (``onnx_graph``, ``input_name=
+"frames"``), so a call is one ``session.run`` and nothing else: no numpy step before it, no
+copy after it (onnxruntime returns a fresh float32 array each call, which poses may keep).
+
+Session options (``session_options``), chosen for the pipeline thread and measured
+(``benchmarks/infer_latency.py``, ``docs/benchmarks.md``):
+
+* one intra-op and one inter-op thread, sequential execution: the graph runs on the single
+  pipeline thread and the appliance has few cores; batching, not threads, gains throughput;
+* no spinning (``session.intra_op.allow_spinning`` / ``inter_op`` = 0): live, a window comes
+  every few milliseconds and a spinning worker would burn the core the I/O loop needs;
+* ``ORT_ENABLE_ALL``: the only level at which onnxruntime rewrites the convolutions to its
+  blocked-channel (NCHWc) kernels, the fastest at every batch size measured (1..64).
+
+A preallocated IO binding was measured too and gains nothing measurable at batch 1 (the
+output must be copied anyway, since poses keep views of it), so ``run`` is plain.
 """
 
 from __future__ import annotations
+
+from typing import Any, Final, Literal
 
 import numpy as np
 
 from posecog.nodes.items import FloatArray
 
 from .bundle import ModelBundle
-from .model_input import to_model_input
 from .onnx_graph import build_onnx
 
-__all__ = ["OnnxBackend"]
+__all__ = ["INPUT", "OUTPUT", "OnnxBackend", "session_options"]
+
+#: Names of the session's input (``frames[B, T, n_sc]``) and output (``keypoints[B, 17, 2]``).
+INPUT: Final[Literal["frames"]] = "frames"
+OUTPUT: Final = "keypoints"
+
+
+def session_options(ort: Any) -> Any:
+    """The ``ort.SessionOptions`` every session of this backend uses (see the module doc)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3  # errors only: no warnings on stderr at start-up
+    return opts
 
 
 class OnnxBackend:
-    """Runs the bundle on ``frames[B, T, n_sc]`` (``forward``) or ``x[B, n_sc, T]`` (``run``,
-    the model's own layout) -> ``[B, 17, 2]``."""
+    """Runs the bundle on ``frames[B, T, n_sc]`` -> ``[B, 17, 2]``; ``session`` is the one
+    ``onnxruntime.InferenceSession`` (inputs ``INPUT``, outputs ``OUTPUT``)."""
 
     name = "onnxruntime"
 
     def __init__(self, bundle: ModelBundle) -> None:
         import onnxruntime as ort  # imported here: only this backend needs it
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3  # errors only: no warnings on stderr at start-up
-        self._layout = bundle.metadata.layout
-        self._session = ort.InferenceSession(
-            build_onnx(bundle).SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        proto = build_onnx(bundle, input_name=INPUT).SerializeToString()
+        self.session = ort.InferenceSession(
+            proto, session_options(ort), providers=["CPUExecutionProvider"]
         )
+        self._outputs = [OUTPUT]
 
     def forward(self, frames: FloatArray) -> FloatArray:
-        """``frames[B, T, n_sc]`` (windows as they flow) -> keypoints."""
-        return self.run(to_model_input(frames, self._layout))
-
-    def run(self, x: FloatArray) -> FloatArray:
-        (out,) = self._session.run(["keypoints"], {"csi": np.ascontiguousarray(x, np.float32)})
-        result: FloatArray = np.asarray(out, dtype=np.float32)
+        """``frames[B, T, n_sc]`` float32 (the caller checked shape and dtype) -> keypoints."""
+        (out,) = self.session.run(self._outputs, {INPUT: np.ascontiguousarray(frames)})
+        result: FloatArray = out
         return result
