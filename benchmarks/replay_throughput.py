@@ -6,9 +6,12 @@ runs the CLI in its own process from its own source tree (this one, and ``git ar
 unpacked beside it), rounds interleaved A B A B; frames/s from each run's ``run.finished``
 (``replay`` out / ``elapsed_s``: the run itself, not interpreter start). Prints each round,
 the medians and the ratio this / REV; ``--record`` appends them to docs/benchmarks.md.
+``--against-backend`` runs REV on another backend (e.g. ``native``, for a revision that still
+had it: a C extension declared by REV's setup.py is built in place first, which needs a C
+compiler), to measure what a backend change costs.
 
 Usage: .venv/bin/python benchmarks/replay_throughput.py [--against HEAD~1] [--rounds 5]
-       [--backend onnxruntime] [--frames 100000] [--record]
+       [--backend onnxruntime] [--against-backend NAME] [--frames 100000] [--record]
 """
 
 from __future__ import annotations
@@ -71,6 +74,16 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
+def build_extensions(tree: Path) -> None:
+    """Build ``tree``'s C extensions in place when its setup.py declares any."""
+    setup = tree / "setup.py"
+    if setup.exists() and "Extension(" in setup.read_text():
+        subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+            cwd=tree, check=True, capture_output=True,
+        )  # fmt: skip
+
+
 def run_once(path: Path, recording: Path, backend: str, out: Path) -> float:
     """frames/s of one replay run from the source tree importable at ``path``."""
     code = (
@@ -101,6 +114,9 @@ def main() -> None:
     ap.add_argument("--against", default="HEAD~1", help="the revision to compare with")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--backend", default="onnxruntime", choices=["numpy", "onnxruntime"])
+    ap.add_argument(
+        "--against-backend", default=None, help="the backend of REV's runs (default: --backend)"
+    )
     ap.add_argument("--frames", type=int, default=100_000)
     ap.add_argument("--record", action="store_true", help="append to docs/benchmarks.md")
     args = ap.parse_args()
@@ -117,16 +133,21 @@ def main() -> None:
         recording = root / "big.csi.jsonl"
         n = big_recording(recording, args.frames)
         a = layout(REPO, root / "a")
-        b = layout(export(rev, root / "b-tree"), root / "b")
+        other = args.against_backend or args.backend
+        tree = export(rev, root / "b-tree")
+        if other != args.backend:
+            build_extensions(tree)
+        b = layout(tree, root / "b")
+        backends = args.backend if other == args.backend else f"{args.backend} vs {rev} {other}"
         print(
             f"# {platform.node()} {platform.machine()}, nproc {os.cpu_count()}, "
-            f"python {platform.python_version()}; {n} CSI frames, pose_v1, {args.backend}"
+            f"python {platform.python_version()}; {n} CSI frames, pose_v1, {backends}"
         )
         fa: list[float] = []
         fb: list[float] = []
         for k in range(args.rounds):
             fa.append(run_once(a, recording, args.backend, root / "a.out"))
-            fb.append(run_once(b, recording, args.backend, root / "b.out"))
+            fb.append(run_once(b, recording, other, root / "b.out"))
             print(
                 f"round {k + 1}: this {fa[-1]:,.0f} frames/s, {rev} {fb[-1]:,.0f} frames/s, "
                 f"ratio {fa[-1] / fb[-1]:.3f}"
@@ -142,7 +163,7 @@ def main() -> None:
         cmd = " ".join(["benchmarks/replay_throughput.py", *sys.argv[1:]])
         with (REPO / "docs" / "benchmarks.md").open("a") as doc:
             doc.write(
-                f"\n### Replay throughput against {rev} ({args.backend})\n\n"
+                f"\n### Replay throughput against {rev} ({backends})\n\n"
                 f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, python "
                 f"{platform.python_version()}; {n} CSI frames (the variant A excerpt "
                 f"concatenated), pose_v1, {args.rounds} interleaved rounds.\n\n"
