@@ -183,7 +183,7 @@ class NodeRun:
 def run_node(
     kind: str,
     config: Mapping[str, Any] | None = None,
-    items: Iterable[Any] = (),
+    items: Iterable[Any] | Mapping[str, Iterable[Any]] = (),
     *,
     registry: Registry,
     until: float | None = None,
@@ -193,7 +193,9 @@ def run_node(
     """Build one node from ``config`` and run it on virtual time, feeding ``items`` (transforms
     and sinks) or subscribing it (sources). Returns what it gave, its events and metrics.
     Items may be ``(t, item)`` pairs or items with a ``ts``; virtual time starts at ``start``
-    (give the first event time when items carry epoch timestamps)."""
+    (give the first event time when items carry epoch timestamps). A kind with named inputs
+    takes ``{port: items}``; every fed port completes when the last item of any port is given,
+    a port not fed at once (as an unwired one)."""
     reg = registry
     k: NodeKind = reg.get(kind)
     cfg = k.config.model_validate(dict(config or {}))
@@ -203,6 +205,24 @@ def run_node(
     built = k.build(cfg, ctx)
     if k.role is Role.SOURCE:
         observable: Observable[Any] = built
+    elif k.named_inputs:  # a mapping port -> items; a port not given receives nothing
+        if not isinstance(items, Mapping):
+            raise TypeError(f"{kind} has named inputs: give items as {{port: items}}")
+        unknown = set(items) - {p.name for p in k.ports}
+        if unknown:
+            raise TypeError(f"{kind} has no input port {sorted(unknown)}")
+        end = max((t for v in items.values() for t, _ in _timed(v)), default=0.0)
+        observable = built(  # an unfed port completes at once, as an unwired one does
+            {
+                p.name: feed(
+                    sched,
+                    _timed(items.get(p.name, ())),
+                    end if p.name in items else start,
+                    services.idle_callbacks,
+                )
+                for p in k.ports
+            }
+        )
     else:
         source = feed(sched, _timed(items), idle=services.idle_callbacks)
         observable = built(source)

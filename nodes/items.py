@@ -21,6 +21,7 @@ __all__ = [
     "CsiWindow",
     "Features",
     "FloatArray",
+    "JoinedPose",
     "Pose",
     "Presence",
     "Vitals",
@@ -229,3 +230,41 @@ class Features:
             "ts_event": self.ts,
             "latency_ms": _latency_ms(self.arrived, now),
         }
+
+
+@output_item
+@dataclass(frozen=True, slots=True, eq=False)
+class JoinedPose:
+    """A pose with the vitals and presence of its node as of its event time (the ``join``
+    node). Renders as ``pose.frame``: every field of the pose, plus ``vitals`` and
+    ``presence`` (their fields and ``age_s``, or null) and ``vitals_age_s`` /
+    ``presence_age_s`` (the age of the newest item there was, even when too old; null: none)."""
+
+    pose: Pose
+    vitals: Vitals | None = None
+    vitals_age_s: float | None = None
+    presence: Presence | None = None
+    presence_age_s: float | None = None
+
+    @property
+    def ts(self) -> float:
+        return self.pose.ts
+
+    @property
+    def node_id(self) -> int:
+        return self.pose.node_id
+
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        name, fields = self.pose.event(now, decimals)
+        for side, item, age in (
+            ("vitals", self.vitals, self.vitals_age_s),
+            ("presence", self.presence, self.presence_age_s),
+        ):
+            if item is None:
+                fields[side] = None
+            else:
+                _, attached = item.event(now, decimals)
+                attached.pop("latency_ms", None)
+                fields[side] = {**attached, "age_s": round(age or 0.0, 6)}
+            fields[f"{side}_age_s"] = None if age is None else round(age, 6)
+        return name, fields

@@ -13,6 +13,7 @@ from posecog.nodes.items import (
     CsiFrame,
     CsiWindow,
     Features,
+    JoinedPose,
     Pose,
     Presence,
     Vitals,
@@ -22,7 +23,7 @@ from posecog.nodes.items import (
 
 
 def test_the_output_items_are_those_that_render_themselves() -> None:
-    assert set(OUTPUT_ITEMS) == {Pose, Vitals, Presence, WasmEvents, Features}
+    assert set(OUTPUT_ITEMS) == {Pose, Vitals, Presence, WasmEvents, Features, JoinedPose}
     assert all(callable(getattr(t, "event", None)) for t in OUTPUT_ITEMS)
     assert CsiFrame not in OUTPUT_ITEMS and CsiWindow not in OUTPUT_ITEMS
 
