@@ -125,15 +125,18 @@ def test_infer_reuses_the_session_and_returns_fresh_arrays(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No session is created per call, and each call's keypoints are a new array (poses keep
-    views of them), already float32 (no conversion copy)."""
+    views of them), float32, which no later call overwrites."""
     model = load_model(POSE_V1, "onnxruntime")
     created: list[object] = []
     monkeypatch.setattr(ort, "InferenceSession", lambda *a, **k: created.append(a))
     frames = real_windows()
-    first, _ = model.infer(frames[:1])
+    first, _ = model.infer(frames[:1])  # batch 1: the IO-bound path
+    kept = first.copy()
     second, _ = model.infer(frames[1:2])
+    model.infer(frames[2:66])  # a batch: the plain path
     assert created == []
     assert not np.shares_memory(first, second) and first.dtype == np.float32
+    np.testing.assert_array_equal(first, kept)  # a later call does not overwrite it
     assert not np.array_equal(first, second)
     # Non-contiguous input is accepted (onnxruntime gets a contiguous copy).
     strided = np.ascontiguousarray(frames[:4].transpose(0, 2, 1)).transpose(0, 2, 1)
