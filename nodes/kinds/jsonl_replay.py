@@ -39,7 +39,7 @@ from posecog.nodes.csi.recording import RecordingParser
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.registry import registry
 from posecog.nodes.sensing.live import report_nodes
-from posecog.nodes.sensing.updates import update_items
+from posecog.nodes.sensing.updates import presence_of, update_items
 
 __all__ = ["JsonlReplayConfig", "Replayed", "build"]
 
@@ -82,8 +82,9 @@ class JsonlReplayConfig(NodeConfig):
     vitals: bool = Field(
         True,
         description="Also give the recording's vitals and presence: Vitals from variant A "
-        "'vitals' lines and 'edge_vitals', Presence and Vitals from a variant C update's "
-        "classification and vital_signs (server-wide: node 0). false: frames only.",
+        "'vitals' lines and 'edge_vitals' (with the Presence their flags report), Presence "
+        "and Vitals from a variant C update's classification and vital_signs (server-wide: "
+        "node 0). false: frames only.",
     )
 
 
@@ -319,7 +320,12 @@ class _Replay:
     def _emit(self, frame: Replayed) -> None:
         if self._show_progress:
             self._draw_progress()
-        self.observer.on_next(replace(frame, arrived=self.ctx.now()))
+        item = replace(frame, arrived=self.ctx.now())
+        self.observer.on_next(item)
+        # a node's vitals packet says whether someone is there: its Presence, as live sources
+        presence = presence_of(item) if isinstance(item, Vitals) and item.node_id else None
+        if presence is not None:
+            self.observer.on_next(presence)
 
     def _skip(self, reason: str, detail: str) -> None:
         # Lines that are normal in a recording (feature, vitals, repeated ticks) are counted

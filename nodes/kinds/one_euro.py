@@ -50,6 +50,11 @@ _MAX_NODES = 1024
 
 
 class OneEuroConfig(NodeConfig):
+    enabled: bool = Field(
+        True,
+        description="false: poses pass unchanged (a pipeline parameter can switch the "
+        "smoothing off without rewiring the graph).",
+    )
     min_cutoff: float = Field(
         1.0,
         gt=0,
@@ -135,6 +140,8 @@ def build(
         return pose
 
     def smooth(pose: Pose) -> tuple[Pose, ...]:
+        if not config.enabled:
+            return (pose,)
         kp = pose.keypoints.astype(np.float64)
         conf_in = getattr(pose, "keypoint_confidence", None)
         conf = None if conf_in is None else np.asarray(conf_in, np.float64)

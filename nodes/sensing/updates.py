@@ -32,7 +32,7 @@ from posecog.nodes.csi.recording import RecordingParser
 from posecog.nodes.items import CsiFrame, Presence, Vitals
 from posecog.nodes.rejection import Rejected
 
-__all__ = ["QUIET", "Item", "SensingDecoder", "update_items"]
+__all__ = ["QUIET", "Item", "SensingDecoder", "presence_of", "update_items"]
 
 Item = CsiFrame | Vitals | Presence
 
@@ -164,25 +164,32 @@ class SensingDecoder:
                 continue
             if self.vitals:
                 out.append(vitals)
-            if not self.presence or vitals.presence is None:
-                continue
-            if not vitals.presence:
-                level = "absent"
-            elif vitals.motion is None:
-                level = ""
-            else:
-                level = "present_moving" if vitals.motion else "present_still"
-            out.append(
-                Presence(
-                    ts=vitals.ts,
-                    node_id=vitals.node_id,
-                    present=vitals.presence,
-                    motion_level=level,
-                    confidence=vitals.presence_score,
-                    n_persons=vitals.n_persons,
-                )
-            )
+            presence = presence_of(vitals) if self.presence else None
+            if presence is not None:
+                out.append(presence)
         return out
+
+
+def presence_of(vitals: Vitals) -> Presence | None:
+    """The ``Presence`` a node's own vitals report (motion level ``absent`` /
+    ``present_still`` / ``present_moving`` from its flags), or None when they say nothing."""
+    if vitals.presence is None:
+        return None
+    if not vitals.presence:
+        level = "absent"
+    elif vitals.motion is None:
+        level = ""
+    else:
+        level = "present_moving" if vitals.motion else "present_still"
+    return Presence(
+        ts=vitals.ts,
+        node_id=vitals.node_id,
+        present=vitals.presence,
+        motion_level=level,
+        confidence=vitals.presence_score,
+        n_persons=vitals.n_persons,
+        arrived=vitals.arrived,
+    )
 
 
 def _classification(obj: dict[str, Any], ts: float) -> Presence | None:
