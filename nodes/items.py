@@ -108,10 +108,15 @@ class CsiWindow:
 class Pose:
     """One person's 17 COCO keypoints ``[17, 2]`` in [0, 1] image coordinates (x right, y down).
 
+    ``keypoint_confidence`` (``[17]`` in [0, 1], or None when the producer has none) scores
+    each keypoint; ``confidence`` scores the pose (``posecog.nodes.model.agreement`` says
+    what both measure).
+
     Renders as ``pose.frame`` with the reference cog's fields (ADR-101: ``tick, n_persons,
     persons[{keypoints, confidence}]``) plus ``node_id``, ``ts_event`` (event time of the
     window's last frame, s), ``ts_start`` (its first frame), ``latency_ms`` (source arrival to
-    the sink, processing time) and ``backend``.
+    the sink, processing time) and ``backend``; ``persons[0].keypoint_confidence`` (17 values,
+    4 decimals, after ``confidence``) when the pose has them.
     """
 
     ts: float
@@ -122,14 +127,20 @@ class Pose:
     ts_start: float = 0.0
     arrived: float = 0.0
     backend: str = ""
+    keypoint_confidence: FloatArray | None = None
 
     def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
         # ndarray.round, not np.round (a Python-level wrapper): the same rounding, fewer calls
         kps = self.keypoints.astype(np.float64).round(decimals).tolist()
+        person: dict[str, Any] = {"keypoints": kps, "confidence": round(self.confidence, 4)}
+        if self.keypoint_confidence is not None:
+            person["keypoint_confidence"] = (
+                self.keypoint_confidence.astype(np.float64).round(4).tolist()
+            )
         return "pose.frame", {
             "tick": self.seq,
             "n_persons": 1,
-            "persons": [{"keypoints": kps, "confidence": round(self.confidence, 4)}],
+            "persons": [person],
             "node_id": self.node_id,
             "ts_event": self.ts,
             "ts_start": self.ts_start,

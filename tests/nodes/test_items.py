@@ -58,6 +58,20 @@ def test_a_pose_line_keeps_the_reference_fields_byte_for_byte() -> None:
     assert item_event(pose, 100.25, 3) == (name, fields)
 
 
+def test_keypoint_confidence_follows_the_pose_confidence_and_changes_nothing_else() -> None:
+    kps = np.full((17, 2), 0.123456, np.float32)
+    plain = Pose(10.5, 2, kps, 0.812345, seq=7, ts_start=9.5, arrived=100.0, backend="numpy")
+    per_kp = np.linspace(0.0, 1.0, 17, dtype=np.float32)
+    scored = Pose(10.5, 2, kps, 0.812345, 7, 9.5, 100.0, "numpy", keypoint_confidence=per_kp)
+    _, without = plain.event(100.25, decimals=3)
+    _, fields = scored.event(100.25, decimals=3)
+    person = fields["persons"][0]
+    assert list(person) == ["keypoints", "confidence", "keypoint_confidence"]
+    assert person["keypoint_confidence"] == [round(float(v), 4) for v in per_kp]
+    del person["keypoint_confidence"]
+    assert fields == without
+
+
 def test_vitals_and_presence_give_their_set_fields() -> None:
     vitals = Vitals(5.0, 1, breathing_bpm=14.2, presence=True, extra={"rssi": -40.0})
     assert vitals.event(6.0) == (
