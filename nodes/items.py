@@ -22,6 +22,7 @@ __all__ = [
     "Features",
     "FloatArray",
     "JoinedPose",
+    "Occupancy",
     "Pose",
     "Presence",
     "Vitals",
@@ -279,3 +280,36 @@ class JoinedPose:
                 fields[side] = {**attached, "age_s": round(age or 0.0, 6)}
             fields[f"{side}_age_s"] = None if age is None else round(age, 6)
         return name, fields
+
+
+@output_item
+@dataclass(frozen=True, slots=True, eq=False)
+class Occupancy:
+    """One room over one period, fused from its nodes (the ``occupancy`` node): ``present``
+    (any node's presence; None: no node reported any), ``n_persons`` (the largest count a node
+    reports) and ``nodes`` (node id -> its freshest joined pose). Renders as ``occupancy``."""
+
+    ts: float
+    room: str
+    present: bool | None
+    n_persons: int | None
+    nodes: tuple[tuple[int, JoinedPose], ...]
+    arrived: float = 0.0
+
+    def event(self, now: float, decimals: int = 4) -> tuple[str, dict[str, Any]]:
+        nodes = {}
+        for node_id, joined in self.nodes:
+            pose = joined.pose
+            nodes[str(node_id)] = {
+                "ts_event": pose.ts,
+                "confidence": round(pose.confidence, 4),
+                "keypoints": pose.keypoints.astype(np.float64).round(decimals).tolist(),
+                "present": None if joined.presence is None else joined.presence.present,
+            }
+        return "occupancy", {
+            "room": self.room,
+            "present": self.present,
+            "n_persons": self.n_persons,
+            "nodes": nodes,
+            "ts_event": self.ts,
+        }

@@ -14,6 +14,7 @@ from posecog.nodes.items import (
     CsiWindow,
     Features,
     JoinedPose,
+    Occupancy,
     Pose,
     Presence,
     Vitals,
@@ -23,7 +24,15 @@ from posecog.nodes.items import (
 
 
 def test_the_output_items_are_those_that_render_themselves() -> None:
-    assert set(OUTPUT_ITEMS) == {Pose, Vitals, Presence, WasmEvents, Features, JoinedPose}
+    assert set(OUTPUT_ITEMS) == {
+        Pose,
+        Vitals,
+        Presence,
+        WasmEvents,
+        Features,
+        JoinedPose,
+        Occupancy,
+    }
     assert all(callable(getattr(t, "event", None)) for t in OUTPUT_ITEMS)
     assert CsiFrame not in OUTPUT_ITEMS and CsiWindow not in OUTPUT_ITEMS
 
