@@ -153,8 +153,9 @@ class Pose:
 @output_item
 @dataclass(frozen=True, slots=True)
 class Vitals:
-    """Vital signs of one node. Fields the sensor did not report are None. Renders as
-    ``vitals`` (the set fields, ``extra`` flattened in)."""
+    """Vital signs of one node. Fields the sensor did not report are None; the confidences and
+    signal quality are INTERFACES §7's (the sensing-server's ``vital_signs`` gives them).
+    Renders as ``vitals`` (the set fields, ``extra`` flattened in)."""
 
     ts: float
     node_id: int
@@ -166,6 +167,10 @@ class Vitals:
     n_persons: int | None = None
     motion_energy: float | None = None
     presence_score: float | None = None
+    #: INTERFACES §7: how far each rate can be trusted (0..1), where the source says.
+    breathing_confidence: float | None = None
+    heartrate_confidence: float | None = None
+    signal_quality: float | None = None
     arrived: float = 0.0
     extra: dict[str, float | int | bool] = field(default_factory=dict)
 

@@ -42,9 +42,6 @@ QUIET = frozenset({"no_data_yet", "no_amplitude", "wasm_event", "repeated_frame"
 #: More persons than this in ``estimated_persons`` is not a count: left out.
 _MAX_PERSONS = 255
 
-#: Extra ``vital_signs`` fields kept in ``Vitals.extra``.
-_VITAL_EXTRAS = ("breathing_confidence", "heartbeat_confidence", "signal_quality")
-
 
 def _opt_float(obj: dict[str, Any], key: str, where: str) -> float | None:
     value = obj.get(key)
@@ -223,13 +220,14 @@ def _vital_signs(obj: dict[str, Any], ts: float) -> Vitals | None:
     vs = _object(obj, "vital_signs")  # optional in the server's schema
     if vs is None:
         return None
-    extra = {k: v for k in _VITAL_EXTRAS if (v := _opt_float(vs, k, "vital_signs")) is not None}
     return Vitals(
         ts=ts,
         node_id=0,
         breathing_bpm=_opt_float(vs, "breathing_rate_bpm", "vital_signs"),
         heartrate_bpm=_opt_float(vs, "heart_rate_bpm", "vital_signs"),
-        extra=extra,
+        breathing_confidence=_opt_float(vs, "breathing_confidence", "vital_signs"),
+        heartrate_confidence=_opt_float(vs, "heartbeat_confidence", "vital_signs"),
+        signal_quality=_opt_float(vs, "signal_quality", "vital_signs"),
     )
 
 

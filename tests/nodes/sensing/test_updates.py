@@ -52,7 +52,9 @@ def test_new_updates_give_presence_and_vitals_of_node_0():
         0,
         breathing_bpm=14.0,
         heartrate_bpm=None,
-        extra={"breathing_confidence": 0.7, "heartbeat_confidence": 0.0, "signal_quality": 0.9},
+        breathing_confidence=0.7,
+        heartrate_confidence=0.0,
+        signal_quality=0.9,
     )
 
 
