@@ -145,7 +145,7 @@ def build(
         if not config.enabled:
             return (pose,)
         kp = pose.keypoints.astype(np.float64)
-        conf_in = getattr(pose, "keypoint_confidence", None)
+        conf_in = pose.keypoint_confidence
         conf = None if conf_in is None else np.asarray(conf_in, np.float64)
         st = states.get(pose.node_id)
         if st is None:
@@ -174,7 +174,7 @@ def build(
         states.move_to_end(pose.node_id)
         out = replace(pose, keypoints=x_hat.astype(np.float32))
         if conf is not None:
-            out = replace(out, keypoint_confidence=conf.astype(np.float32))  # type: ignore[call-arg]
+            out = replace(out, keypoint_confidence=conf.astype(np.float32))
         return (out,)
 
     return ctx.process(smooth)

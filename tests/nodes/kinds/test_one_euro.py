@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from posecog.graph.registry import Registry
@@ -79,3 +81,19 @@ def test_nodes_are_smoothed_apart(registry: Registry) -> None:
 
 def test_torso_is_mid_shoulder_to_mid_hip() -> None:
     assert abs(torso(BASE) - 0.25) < 1e-6
+
+
+def test_low_confidence_keypoints_are_held_and_confidences_smoothed(registry: Registry) -> None:
+    raw = still(40, noise=0.0)
+    conf = np.full(17, 0.9, np.float32)
+    poses = [replace(p, keypoint_confidence=conf) for p in raw[:30]]
+    wild = raw[30].keypoints.copy()
+    wild[9] += 0.3  # the left wrist jumps, and the model says it does not know where it is
+    low = conf.copy()
+    low[9] = 0.05
+    poses.append(replace(raw[30], keypoints=wild, keypoint_confidence=low))
+    out = run_node("one_euro", {}, poses, registry=registry).values
+    held, before = out[-1], out[-2]
+    assert np.array_equal(held.keypoints[9], before.keypoints[9])  # not pulled toward noise
+    assert not np.array_equal(held.keypoints[9], wild[9])
+    assert 0.05 < held.keypoint_confidence[9] < 0.9  # smoothed, not jumped
