@@ -14,7 +14,7 @@ Decisions:
   counted as ``late``. A side that has given nothing yet is waited for too (else the first
   poses would depend on which thread ran first); one that has completed is not. So a wired side
   that stays silent delays every pose by ``max_wait_ms``: lower it for live input whose side
-  may be silent, or leave the port unwired. Poses go out in the order they came.
+  may be silent. Poses go out in the order they came.
 * **Server-wide items.** A sensing-server's classification and vital_signs are the server's
   estimate over all nodes (node 0): a pose of a node that has none of its own takes node 0's.
 * **State expires in event time**: entries older than ``tolerance_s`` before the node's newest
@@ -125,9 +125,9 @@ def build(
     Each output is a ``JoinedPose`` rendered as ``pose.frame`` with every field of the pose plus
     ``vitals`` and ``presence`` (the item's fields and ``age_s``, or null) and
     ``vitals_age_s`` / ``presence_age_s`` (the age of the newest item there was, also when it
-    was too old to join; null when there was none). Ports may be left unwired: a pose then
-    only carries what is wired. Deterministic in event time; see the module docstring for the
-    bounded wait on live input and the counts.
+    was too old to join; null when there was none). Every port is wired (lint); a source that
+    gives no vitals simply leaves them null. Deterministic in event time; see the module
+    docstring for the bounded wait on live input and the counts.
     """
     tolerance, wait_s = config.tolerance_s, config.max_wait_ms / 1000.0
     gauges = ctx.metrics.gauges
