@@ -120,6 +120,15 @@ def _parser() -> argparse.ArgumentParser:
         "--held-out", action="store_true", help="only the later 20 %% by ts_start (the test split)"
     )
     e.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    e.add_argument(
+        "--agreement",
+        choices=("nodes", "node"),
+        default="nodes",
+        help="confidence as pose_infer's agreement: nodes (the other streams) or node (own)",
+    )
+    e.add_argument(
+        "--plot", type=Path, help="write the reliability plot (PNG; needs matplotlib) here"
+    )
 
     t = sub.add_parser("train", help="train a pose_v1 bundle on camera-paired data (torch)")
     t.add_argument("--data", type=Path, required=True, help="paired data (*.paired.jsonl[.gz])")

@@ -230,10 +230,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from posecog.nodes.model.evaluate import evaluate, terminal_progress
     from posecog.nodes.model.paired import load_paired
 
+    if args.plot is not None:  # before any work: a missing extra is the first thing to say
+        from posecog.nodes.model.reliability_plot import require_matplotlib
+
+        require_matplotlib()
     model = load_model(args.model, args.backend)
     data = load_paired(args.data, n_subcarriers=model.n_subcarriers, window=model.window)
-    result = evaluate(model, data, held_out=args.held_out, progress=terminal_progress(sys.stderr))
+    result = evaluate(
+        model,
+        data,
+        held_out=args.held_out,
+        cross_node=args.agreement == "nodes",
+        progress=terminal_progress(sys.stderr),
+    )
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.format())
+    if args.plot is not None:
+        from posecog.nodes.model.reliability_plot import write_reliability_plot
+
+        title = f"{args.model.name} on {args.data.name} ({result.n_samples} poses)"
+        write_reliability_plot(result.confidence, args.plot, title)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 

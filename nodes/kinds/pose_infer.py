@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -15,12 +16,13 @@ from posecog.graph.node import NodeConfig
 
 from ..items import CsiWindow, Pose
 from ..model import REMOVED_BACKENDS, BackendName, PoseModel, load_model
+from ..model.agreement import MAX_AGE_S, Agreement
 from ..registry import registry
 from .sliding_window import SlidingWindowConfig
 
-#: Default ``min_confidence``: the reference cog's default. Every window of the real RuView
-#: excerpts (variants A and B) scores 0.69..0.94 with pose_v1, garbage input (zeros, constant,
-#: NaN, uniform noise) scores 0, so 0.3 lets a normal recording through and stops garbage.
+#: Default ``min_confidence``: the reference cog's default. Garbage input (zeros, constant,
+#: NaN, uniform noise) scores 0; the real RuView excerpts score 0.78..0.99 with pose_v1
+#: (their nodes agree with each other), so 0.3 lets a normal recording through.
 DEFAULT_MIN_CONFIDENCE = 0.3
 
 
@@ -47,6 +49,18 @@ class PoseInferConfig(NodeConfig):
     max_batch: int = Field(
         64, ge=1, le=4096, description="Most windows run in one batched inference."
     )
+    agreement: Literal["nodes", "node"] = Field(
+        "nodes",
+        description="What a pose's keypoints are compared with for their confidence: 'nodes' "
+        "(the other nodes' latest poses, which watch the same person; the node's own recent "
+        "poses when it is alone) or 'node' (only its own recent poses: for nodes that watch "
+        "different rooms).",
+    )
+    agreement_max_age_s: float = Field(
+        MAX_AGE_S,
+        ge=0.0,
+        description="Oldest pose (s of event time from this one) a pose is compared with.",
+    )
 
     @field_validator("backend", mode="before")
     @classmethod
@@ -67,6 +81,9 @@ class _Windows:
     def __init__(self, model: PoseModel, config: PoseInferConfig, ctx: BuildContext) -> None:
         self.model, self.config, self.ctx = model, config, ctx
         self.shape = (model.window, model.n_subcarriers)
+        self.agreement = Agreement(
+            cross_node=config.agreement == "nodes", max_age_s=config.agreement_max_age_s
+        )
 
     def check(self, window: CsiWindow) -> None:
         frames = window.frames
@@ -83,15 +100,21 @@ class _Windows:
     def run(self, batch: list[CsiWindow]) -> list[Pose]:
         """One batched call; the poses in input order."""
         frames = batch[0].frames[None] if len(batch) == 1 else np.stack([w.frames for w in batch])
-        keypoints, conf = self.model.infer(frames)
+        keypoints, quality = self.model.infer(frames)
         keypoints.flags.writeable = False  # each pose keeps a view: nobody may change it
         backend = self.model.backend
+        score = self.agreement.score
         poses: list[Pose] = []
         for i, window in enumerate(batch):
-            kp, confidence = keypoints[i], float(conf[i])
+            kp = keypoints[i]
             if not math.isfinite(float(np.add.reduce(kp, axis=None))):  # 34 values in (0, 1)
                 self.ctx.drop("non_finite_output", "the model gave non-finite keypoints")
                 continue
+            # Every finite pose is scored and remembered, also one dropped below: it is still
+            # what its node sees, and it may be another node's reference.
+            confidence, per_keypoint = score(
+                window.node_id, float(window.ts_end), kp, float(quality[i])
+            )
             if confidence < self.config.min_confidence:
                 self.ctx.drop("low_confidence", f"{confidence:.3f} < {self.config.min_confidence}")
                 continue
@@ -105,6 +128,7 @@ class _Windows:
                     ts_start=float(window.ts_start),
                     arrived=window.arrived,
                     backend=backend,
+                    keypoint_confidence=per_keypoint,
                 )
             )
         return poses
@@ -143,9 +167,14 @@ def build(
     (below ``min_confidence``), ``non_finite_output`` and ``error:<Type>`` (a window the
     model fails on; the rest of its batch goes through). A model whose window does not fit
     the ``sliding_window`` feeding it (``size`` frames of ``subcarriers`` amplitudes) is
-    refused when the graph is built (exit 2), before any frame is read. Confidence is the
-    product of an input-quality and an output-plausibility score
-    (``posecog.nodes.model.confidence``).
+    refused when the graph is built (exit 2), before any frame is read.
+
+    Confidence (``posecog.nodes.model.agreement``): each keypoint's ``keypoint_confidence``
+    is how close it lies to the same keypoint of the other nodes' latest poses (``agreement:
+    nodes``; a lone node's own recent poses), times a gate on the window's input quality and
+    output plausibility (``posecog.nodes.model.confidence``) that sends garbage to 0; the
+    pose's ``confidence`` is their mean. Poses dropped below ``min_confidence`` still count
+    as their node's latest pose.
     """
     model = load_model(ctx.resolve(config.model) if config.model else None, config.backend)
     _check_fit(model, ctx)

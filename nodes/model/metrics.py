@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from .metadata import KEYPOINT_NAMES
 
-__all__ = ["TORSO_FALLBACK", "PoseMetrics", "pose_metrics", "torso_sizes"]
+__all__ = ["TORSO_FALLBACK", "PoseMetrics", "pose_metrics", "present_joints", "torso_sizes"]
 
 TORSO_FALLBACK = 0.3
 _MIN_TORSO = 0.01
@@ -134,10 +134,13 @@ def torso_sizes(gt: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
     return np.where(fallback, TORSO_FALLBACK, torso), fallback
 
 
-def _present(gt: F64) -> npt.NDArray[np.bool_]:
+def present_joints(gt: F64) -> npt.NDArray[np.bool_]:
     """``[N, 17]``: the ground-truth joint is there (finite and not exactly (0, 0))."""
     present: npt.NDArray[np.bool_] = np.isfinite(gt).all(axis=2) & (gt != 0.0).any(axis=2)
     return present
+
+
+_present = present_joints
 
 
 def _mean(values: F64, weights: F64, axis: int | tuple[int, ...] | None) -> Any:

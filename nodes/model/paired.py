@@ -8,7 +8,8 @@ layout of ``CsiWindow.frames``, so the model maps it onto its input exactly as i
 
 Records that cannot be used are skipped and counted under a reason (``SKIP_REASONS``);
 ``strict=True`` raises ``ConfigError`` naming the first bad line instead. Blank lines are
-ignored. ``ts_end``, ``n_camera_frames`` and unknown keys are not read.
+ignored. ``ts_end`` is optional (NaN when absent or not a timestamp: it never skips a record);
+``n_camera_frames`` and unknown keys are not read.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ import numpy.typing as npt
 from posecog.graph.errors import ConfigError
 from posecog.nodes.items import FloatArray
 
-__all__ = ["SKIP_REASONS", "PairedSet", "load_paired", "split_by_time"]
+__all__ = [
+    "SKIP_REASONS", "PairedSet", "load_paired", "split_by_time", "split_indices", "stream_ids",
+]  # fmt: skip
 
 #: Why a record is skipped. ``bad_csi``: not a list of numbers; ``bad_kp``: not 17 [x, y]
 #: numbers; ``non_finite``: NaN or inf in csi, kp or conf (or csi too large for float32).
@@ -47,7 +50,8 @@ class PairedSet:
 
     ``frames`` float32 ``[N, window, n_sc]`` (frame-major CSI amplitudes), ``keypoints``
     float32 ``[N, 17, 2]`` (normalised image coordinates), ``conf`` float32 ``[N]`` (mean
-    camera visibility, in [0, 1]), ``ts_start`` float64 ``[N]`` (epoch seconds, UTC).
+    camera visibility, in [0, 1]), ``ts_start`` float64 ``[N]`` (epoch seconds, UTC) and
+    ``ts_end`` (the same, NaN where a record has none; None: all NaN).
     ``skipped`` counts skipped records of the whole file by reason; ``sha256`` is the file's
     (the bytes on disk, compressed or not).
     """
@@ -59,6 +63,7 @@ class PairedSet:
     path: Path
     sha256: str
     skipped: dict[str, int] = field(default_factory=dict)
+    ts_end: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -72,18 +77,35 @@ class PairedSet:
             keypoints=self.keypoints[i],
             conf=self.conf[i],
             ts_start=self.ts_start[i],
+            ts_end=None if self.ts_end is None else self.ts_end[i],
         )
+
+
+def stream_ids(ts_start: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Stream of each record in file order: a new stream starts wherever ``ts_start`` does
+    not increase (a file holding several nodes' or sessions' windows one after another, as
+    the simulator writes them: one node after another)."""
+    restart = np.r_[False, np.diff(ts_start) <= 0]
+    return np.cumsum(restart).astype(np.int64)
 
 
 def split_by_time(data: PairedSet, fraction: float = 0.8) -> tuple[PairedSet, PairedSet]:
     """``(train, held_out)``: records sorted by ``ts_start`` (stable), the first
     ``floor(N * fraction)`` for training and the **later** rest held out (the pose_v1 recipe:
     1,077 records -> 861 + 216). Both parts are in time order."""
+    train, held_out = split_indices(data.ts_start, fraction)
+    return data.subset(train), data.subset(held_out)
+
+
+def split_indices(
+    ts_start: npt.NDArray[np.float64], fraction: float = 0.8
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The record indices of ``split_by_time``'s two parts, each in time order."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1); got {fraction}")
-    order = np.argsort(data.ts_start, kind="stable")
-    n_train = int(len(data) * fraction)
-    return data.subset(order[:n_train]), data.subset(order[n_train:])
+    order = np.argsort(ts_start, kind="stable").astype(np.int64)
+    n_train = int(ts_start.shape[0] * fraction)
+    return order[:n_train], order[n_train:]
 
 
 class _Skips:
@@ -113,6 +135,14 @@ def _parse_ts(value: Any) -> float:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
+
+
+def _optional_ts(value: Any) -> float:
+    """An optional timestamp (``ts_end``): epoch seconds, NaN when absent or unreadable."""
+    try:
+        return _parse_ts(value) if value is not None else math.nan
+    except (ValueError, OverflowError):
+        return math.nan
 
 
 def _check(obj: Any, n_sc: int, window: int) -> tuple[str, str] | tuple[float, float]:
@@ -202,6 +232,7 @@ def load_paired(
     kp_rows: list[Any] = []
     conf: list[float] = []
     ts: list[float] = []
+    ts_end: list[float] = []
     for number, text_line in enumerate(text.splitlines(), 1):
         if not text_line.strip():
             continue
@@ -219,6 +250,7 @@ def load_paired(
         kp_rows.append(obj["kp"])
         conf.append(float(checked[0]))
         ts.append(float(checked[1]))
+        ts_end.append(_optional_ts(obj.get("ts_end")))
     csi, bad_csi = _stack(csi_rows, (n_subcarriers * window,))
     kps, bad_kp = _stack(kp_rows, (N_KEYPOINTS, 2))
     keep = np.ones(len(lines), dtype=bool)
@@ -249,4 +281,5 @@ def load_paired(
         path=path,
         sha256=sha,
         skipped=dict(sorted(skips.counts.items())),
+        ts_end=np.asarray(ts_end, dtype=np.float64)[keep],
     )

@@ -15,7 +15,7 @@ from posecog.nodes.items import FloatArray
 
 from ..metadata import Layout
 from ..model_input import InputNorm, to_model_input
-from ..paired import PairedSet, load_paired, split_by_time
+from ..paired import PairedSet, load_paired, split_by_time, stream_ids
 from .config import NormalizeMode
 
 __all__ = [
@@ -89,13 +89,6 @@ def input_index(window: int, n_subcarriers: int, layout: Layout) -> IntArray:
     n = window * n_subcarriers  # float32 holds these indices exactly (n < 2**24)
     flat = np.arange(n, dtype=np.float32).reshape(1, window, n_subcarriers)
     return to_model_input(flat, layout).reshape(-1).astype(np.int64)
-
-
-def stream_ids(ts_start: npt.NDArray[np.float64]) -> IntArray:
-    """Stream of each record in file order: a new stream starts wherever ``ts_start`` does
-    not increase (a file holding several nodes' or sessions' windows one after another)."""
-    restart = np.r_[False, np.diff(ts_start) <= 0]
-    return np.cumsum(restart).astype(np.int64)
 
 
 def consecutive_pairs(ts_start: npt.NDArray[np.float64], streams: IntArray) -> IntArray:

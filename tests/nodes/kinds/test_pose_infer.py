@@ -235,3 +235,49 @@ def test_a_failing_batch_falls_back_to_single_windows(monkeypatch: pytest.Monkey
     out = run(h.build(model=str(POSE_V1)), items)
     assert [p.seq for p in out] == [0, 1, 2, 3, 4]
     assert h.drops() == {"error:RuntimeError": 1}
+
+
+def as_node(window: CsiWindow, node_id: int, frames: np.ndarray | None = None) -> CsiWindow:
+    f = window.frames if frames is None else frames
+    return CsiWindow(window.ts_start, window.ts_end, node_id, f, window.seq)
+
+
+def test_poses_carry_keypoint_confidences_from_the_other_nodes() -> None:
+    """Nodes 1, 2 and 4 see the same frames (the median of the others is their own pose);
+    node 3 sees other frames of the recording, so its poses differ from that median."""
+    windows = real_windows()
+    mixed = []
+    for i, w in enumerate(windows[:10]):
+        same = windows[0].frames
+        other = as_node(w, 3, windows[-1 - i].frames)
+        mixed += [as_node(w, 1, same), as_node(w, 2, same), other, as_node(w, 4, same)]
+    out = run(Harness().build(model=str(POSE_V1), min_confidence=0.0), mixed)
+    assert len(out) == 40
+    for pose in out:
+        kc = pose.keypoint_confidence
+        assert kc is not None and kc.shape == (17,) and kc.min() >= 0.0 and kc.max() <= 1.0
+        assert pose.confidence == pytest.approx(float(kc.mean()), abs=1e-6)
+    later = out[4:]  # from the second round on, every node has the others to compare with
+    assert all(p.confidence == pytest.approx(1.0) for p in later if p.node_id in (2, 4))
+    assert all(p.confidence < 0.999 for p in later if p.node_id == 3)
+    _, fields = out[5].event(0.0)
+    assert len(fields["persons"][0]["keypoint_confidence"]) == 17
+
+
+def test_agreement_node_ignores_the_other_nodes() -> None:
+    windows = real_windows()
+    far = [as_node(w, 3, windows[-1 - i].frames) for i, w in enumerate(windows[:10])]
+    alone = run(Harness().build(model=str(POSE_V1), min_confidence=0.0), windows[:10])
+    mixed = [x for pair in zip(windows[:10], far, strict=True) for x in pair]
+    own = run(Harness().build(model=str(POSE_V1), min_confidence=0.0, agreement="node"), mixed)
+    node1 = [p for p in own if p.node_id == 1]
+    assert [p.confidence for p in node1] == pytest.approx([p.confidence for p in alone])
+
+
+def test_a_garbage_node_scores_zero_and_does_not_drag_the_others_down() -> None:
+    windows = real_windows()
+    zeros = np.zeros((20, 56), np.float32)
+    mixed = [x for w in windows[:10] for x in (w, as_node(w, 2), as_node(w, 9, zeros))]
+    out = run(Harness().build(model=str(POSE_V1), min_confidence=0.0), mixed)
+    assert all(p.confidence == 0.0 for p in out if p.node_id == 9)
+    assert all(p.confidence > 0.99 for p in out if p.node_id == 2)
