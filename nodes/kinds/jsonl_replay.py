@@ -46,6 +46,11 @@ __all__ = ["JsonlReplayConfig", "Replayed", "build"]
 #: What a replay gives.
 Replayed = CsiFrame | Vitals | Presence
 
+#: Longest gap (s of event time) realtime pacing waits out; a larger one, or time running back
+#: by over a second, re-anchors the pacing at that item (a recording's clock jump is not
+#: waited for, nor a date far in the future overflowing the scheduler).
+MAX_REALTIME_GAP_S = 300.0
+
 #: Seconds (processing clock) between two redraws of the progress line.
 _PROGRESS_INTERVAL = 0.25
 
@@ -115,7 +120,8 @@ def build(config: JsonlReplayConfig, ctx: BuildContext) -> Observable[Replayed]:
 
     Each frame keeps its recorded timestamp as event time, so the output of a pipeline does not
     depend on the pacing. With ``pacing: max`` the file is read as fast as the pipeline takes
-    the frames; with ``pacing: realtime`` the recorded gaps are kept (divided by ``speed``).
+    the frames; with ``pacing: realtime`` the recorded gaps are kept (divided by ``speed``), up
+    to 300 s: a longer one, or time running back, is a clock jump and is not waited out.
 
     Lines that give no frame are counted as dropped under a reason; every valid line still
     comes through.
@@ -195,6 +201,7 @@ class _Replay:
         self._running = self._disposed = self._ended = False
         # realtime: (scheduler time, event time) of the first frame, and a frame read too early
         self._anchor: tuple[datetime, float] | None = None
+        self._last_ts = 0.0  # event time of the last item paced
         self._pending: Replayed | None = None
         self._show_progress = config.progress and ctx.services.interactive
         self._last_draw = float("-inf")
@@ -299,8 +306,13 @@ class _Replay:
                     if not self._disposed:
                         self._finish(frames)
                     return
-                if self._anchor is None:
+                if self._anchor is None or not (
+                    -1.0 <= frame.ts - self._last_ts <= MAX_REALTIME_GAP_S
+                ):
+                    # the first item, or event time jumping back or far ahead (a clock jump
+                    # in the recording): re-anchor here rather than wait for it
                     self._anchor = (sched.now, frame.ts)
+                self._last_ts = max(self._last_ts, frame.ts)
                 due = self._anchor[0] + timedelta(
                     seconds=(frame.ts - self._anchor[1]) / self.config.speed
                 )

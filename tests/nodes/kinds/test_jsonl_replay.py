@@ -285,3 +285,14 @@ def test_a_server_dump_gives_its_presence_and_vitals_as_the_live_sources_do(tmp_
     # frames only, when asked
     only = [v for _, v in items_of(Harness().run(path=str(path), vitals=False))]
     assert all(isinstance(v, CsiFrame) for v in only) and len(only) == 10
+
+
+def test_realtime_pacing_does_not_wait_out_a_clock_jump(tmp_path):
+    rows = [{"timestamp": 1_700_000_000.0 + k, "subcarriers": [1.0] * 56} for k in range(5)]
+    rows.insert(3, {"timestamp": 1e15, "subcarriers": [2.0] * 56})  # far in the future
+    path = tmp_path / "jump.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = Harness().run(path=str(path), pacing="realtime")
+    frames = frames_of(out)
+    assert len(frames) == 6 and completed(out)
+    assert frames[-1][0] - frames[0][0] < 10  # seconds of (virtual) time, not 10^15
