@@ -101,7 +101,7 @@ class Agreement:
             )
         self.cross_node = cross_node
         self.max_age_s = max_age_s
-        self._inv = -0.5 / (scale * scale)
+        self._inv = np.float32(-0.5 / (scale * scale))
         self._max_nodes = max_nodes
         #: Latest pose per node, least recently updated first.
         self._nodes: OrderedDict[int, _Node] = OrderedDict()
@@ -116,17 +116,18 @@ class Agreement:
         """
         gate = quality_gate(quality)
         ref = self._reference(node_id, ts) if gate > 0.0 else None
+        n = keypoints.shape[0]
         if gate == 0.0:
-            per_kp = np.zeros(keypoints.shape[0], dtype=np.float32)
+            per_kp = np.zeros(n, dtype=np.float32)
         elif ref is None:
-            per_kp = np.full(keypoints.shape[0], gate * NO_EVIDENCE, dtype=np.float32)
-        else:
+            per_kp = np.full(n, gate * NO_EVIDENCE, dtype=np.float32)
+        else:  # float32 throughout, few calls: this runs once per pose on the pipeline thread
             diff = keypoints - ref
-            per_kp = np.exp((diff * diff).sum(axis=1) * self._inv).astype(np.float32)
+            per_kp = np.exp(np.add.reduce(diff * diff, axis=1) * self._inv)
             if gate < 1.0:
                 per_kp *= np.float32(gate)
         self._remember(node_id, ts, keypoints, gate >= 1.0)
-        return float(per_kp.mean()), per_kp
+        return float(np.add.reduce(per_kp)) / n, per_kp
 
     def _reference(self, node_id: int, ts: float) -> FloatArray | None:
         age = self.max_age_s
@@ -138,17 +139,19 @@ class Agreement:
                 for nid, other in self._nodes.items()
                 if nid != node_id and other.trusted and abs(ts - other.ts) <= age
             ]
-            if len(refs) == 1:
+            k = len(refs)
+            if k == 1:
                 return refs[0]
-            if refs:
-                stacked = np.stack(refs)
-                if len(refs) == 2:
-                    ref: FloatArray = stacked.mean(axis=0)
-                    return ref
-                ordered = np.sort(stacked, axis=0)  # the median, without np.median's overhead
-                k = len(refs)
-                ref = 0.5 * (ordered[(k - 1) // 2] + ordered[k // 2])
-                return ref
+            if k == 2:
+                pair: FloatArray = (refs[0] + refs[1]) * np.float32(0.5)
+                return pair
+            if k:
+                ordered = np.sort(np.stack(refs), axis=0)  # the median, cheaper than np.median
+                if k % 2:
+                    middle: FloatArray = ordered[k // 2]
+                    return middle
+                even: FloatArray = (ordered[k // 2 - 1] + ordered[k // 2]) * np.float32(0.5)
+                return even
         own = self._nodes.get(node_id)
         if own is None:
             return None

@@ -9,7 +9,8 @@ import numpy as np
 
 from posecog.cog.pipelines import pipeline_dir
 from posecog.nodes.model import load_bundle, load_model
-from posecog.nodes.model.evaluate import evaluate
+from posecog.nodes.model.evaluate import evaluate, garbage_confidence
+from posecog.nodes.model.informativeness import confidence_report
 from posecog.nodes.model.paired import load_paired
 from posecog.nodes.sim import SimConfig, simulate
 from tests.cog.conftest import cli
@@ -44,6 +45,27 @@ def test_demo_beats_the_mean_pose_widely_on_unseen_simulation(tmp_path: Path) ->
     assert model.mpjpe < 0.75 * base.mpjpe, (model.mpjpe, base.mpjpe)
     assert model.pck[50] > 2.5 * base.pck[50], (model.pck[50], base.pck[50])
     assert model.pck[20] > 2.0 * base.pck[20]
+
+
+def test_confidence_predicts_the_error_on_an_unseen_simulation(tmp_path: Path) -> None:
+    """Issue 11's goal on a short recording of a seed the demo never saw (the weakest of
+    seeds 7, 8, 11, 12, 13 at 60 s: Spearman -0.40 per pose, -0.40 per keypoint on average,
+    quarter ratio 0.42). 60 s is noisier than the goal's 300 s, so the Spearman bounds are
+    looser (-0.25; the goal: -0.3 per pose, -0.2 per keypoint); the quarter ratio's is the
+    goal's (0.8). The window score alone (the former confidence) fails here (Spearman +0.29):
+    the test tells a confidence that ranks the error from one that does not."""
+    data = load_paired(fresh(tmp_path, seed=12, duration=60.0, nodes=4))
+    model = load_model(DEMO, "numpy")
+    c = evaluate(model, data).confidence
+    assert c.spearman_pose < -0.25, c.spearman_pose
+    assert c.quartile_ratio < 0.8, c.quartile_ratio
+    assert c.spearman_keypoint_mean < -0.2 and c.spearman_keypoint_worst < -0.1, c.as_dict()
+    assert max(garbage_confidence(model).values()) <= 0.05
+    keypoints, quality = model.infer(data.frames)
+    alone = confidence_report(
+        keypoints, data.keypoints, quality, np.repeat(quality[:, None], 17, 1)
+    )
+    assert alone.spearman_pose > -0.25  # the window score does not rank the error
 
 
 def test_stated_figures_are_reproduced_by_evaluate(tmp_path: Path) -> None:
