@@ -24,7 +24,12 @@ ends the run (exit 1, ``source.down`` at level error). Anything else escaping a 
 A network **sink** implements ``Writer`` (``connect``, ``write(item)``, ``close``) and gets the
 same: ``write`` raising ``NotConnected`` puts the item back, reconnects with backoff
 (``sink.down`` / ``sink.up``) and writes it again; the items that arrive meanwhile wait in a
-bounded queue, the oldest dropped and counted (``overflow``) when it is full.
+bounded queue, the oldest dropped and counted (``overflow``) when it is full, or, with
+``wait=True`` (a finite source that must lose nothing), the pipeline thread waits for room.
+A writer whose client keeps written items until the peer acknowledges them (an MQTT client's
+in-flight window) may have ``async def flush()``: awaited once the input has completed and
+every item was written, before the sink completes; ``NotConnected`` from it reconnects and
+flushes again. Items still queued when the run cancels the sink are counted (``unsent``).
 
 Both run as tasks on the run's I/O loop (``ctx.io``). Gauges, per node: ``state``
 (``connecting``, ``up``, ``down``, ``closed``), ``up``, ``connects``, ``outages``,
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -63,6 +69,9 @@ T_contra = TypeVar("T_contra", contravariant=True)
 
 #: Longest wait for a reader's or writer's ``close`` (s).
 CLOSE_TIMEOUT = 2.0
+#: Longest the pipeline thread waits for room in a ``wait=True`` sink's queue before it drops
+#: the oldest item after all (s): a wedged I/O loop must not hang the run.
+WAIT_TIMEOUT = 30.0
 
 
 class NotConnected(Exception):
@@ -225,11 +234,15 @@ def writer_sink(
     address: str,
     retry: Retry | None = None,
     capacity: int = 1024,
+    wait: bool = False,
 ) -> Callable[[Observable[T]], Observable[Any]]:
-    """The operator of a network sink: items from the pipeline thread are queued (bounded,
-    oldest dropped as ``overflow``) for a writer task on the I/O loop that owns the connection.
-    Completes when its input has completed and every queued item was written (or the run
-    closes). A ``RuntimeFailure`` from the writer ends the run."""
+    """The operator of a network sink: items from the pipeline thread are queued (bounded:
+    the oldest dropped as ``overflow``, or with ``wait`` the pipeline thread waits for room,
+    at most ``WAIT_TIMEOUT`` per item) for a writer task on the I/O loop that owns the
+    connection. Completes when its input has completed, every queued item was written and the
+    writer's ``flush`` (if it has one) returned (or the run closes). A ``RuntimeFailure`` from
+    the writer ends the run. ``wait`` is for finite sources (replay): upstream of a source
+    whose hop blocks the I/O loop it would stall both until the timeout."""
     policy = retry or Retry()
 
     def operator(source: Observable[T]) -> Observable[Any]:
@@ -239,17 +252,27 @@ def writer_sink(
             pending: deque[T] = deque()
             state = {"done": False}
             wake = asyncio.Event()
+            room = threading.Condition()
             loop = ctx.io.loop
 
             def kick() -> None:
                 loop.call_soon_threadsafe(wake.set) if not ctx.io.on_loop() else wake.set()
 
             def on_next(item: T) -> None:
+                if wait and len(pending) >= capacity and not ctx.io.on_loop():
+                    with room:
+                        room.wait_for(lambda: len(pending) < capacity, WAIT_TIMEOUT)
                 if len(pending) >= capacity:
                     pending.popleft()
                     ctx.drop("overflow")
                 pending.append(item)
                 kick()
+
+            def written() -> None:
+                pending.popleft()
+                if wait:
+                    with room:
+                        room.notify()
 
             def on_completed() -> None:
                 state["done"] = True
@@ -259,19 +282,31 @@ def writer_sink(
                 writer = open_writer()
                 link = _Link(ctx, "sink", address, policy)
 
+                flush = getattr(writer, "flush", None)
+
                 async def session() -> bool:
                     link.up(await writer.connect())
                     while True:
                         while pending:
                             await writer.write(pending[0])
-                            pending.popleft()
+                            written()
                         if state["done"]:
+                            if flush is not None:
+                                await flush()
                             return True
                         wake.clear()
                         if not pending:
                             await wake.wait()
 
-                await _supervise(link, writer, observer, session)
+                try:
+                    await _supervise(link, writer, observer, session)
+                finally:
+                    if pending:  # the run ended first: never lost without a count
+                        ctx.drop("unsent", count=len(pending), warn=False)
+                        pending.clear()
+                    if wait:
+                        with room:
+                            room.notify_all()
 
             task = ctx.io.spawn(run, name=f"sink:{ctx.node_id}")
             sub = source.subscribe(on_next, observer.on_error, on_completed, scheduler=scheduler)

@@ -201,3 +201,69 @@ def test_a_sink_that_cannot_keep_up_drops_the_oldest_and_counts_them() -> None:
     assert writer.written == [7, 8, 9]
     assert h.ctx.metrics.drops["overflow"] == 7
     h.io.close()
+
+
+class Acking(Flaky):
+    """A writer whose client keeps what it wrote until ``flush`` sees it acknowledged; the
+    connection drops during the first flush."""
+
+    def __init__(self) -> None:
+        super().__init__(set())
+        self.flushes = 0
+        self.acked: list[Any] = []
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        await asyncio.sleep(0.05)
+        if self.flushes == 1:
+            raise NotConnected("lost while waiting for acks")
+        self.acked = list(self.written)
+
+
+def test_a_sink_completes_only_after_its_writer_flushed_reconnecting_if_needed() -> None:
+    h = Harness()
+    writer = Acking()
+    _drive(h, writer_sink(h.ctx, lambda: writer, "fake://sink", EXACT), [1, 2, 3], 2.0)
+    assert writer.acked == [1, 2, 3] and writer.flushes == 2
+    assert [e.fields["reason"] for e in h.named("sink.down")] == ["lost while waiting for acks"]
+    assert h.completed is not None and h.completed > 0.1  # after the second flush
+    h.io.close()
+
+
+def test_items_still_queued_when_the_run_cancels_a_sink_are_counted() -> None:
+    h = Harness()
+    writer = Flaky(set(range(1, 1000)))  # never writes
+    op = writer_sink(h.ctx, lambda: writer, "fake://sink", EXACT, capacity=8)
+    subject: reactivex.subject.Subject[Any] = reactivex.subject.Subject()
+    sub = h.subscribe(op(subject))
+    for i in range(5):
+        h.sched.schedule_absolute(0.01 * (i + 1), lambda _s, _t, x=i: subject.on_next(x))
+    h.io.run_until(1.0)
+    sub.dispose()
+    h.io.run_until(1.1)
+    assert h.ctx.metrics.drops["unsent"] == 5 and "overflow" not in h.ctx.metrics.drops
+    h.io.close()
+
+
+def test_a_waiting_sink_makes_the_producer_wait_instead_of_dropping() -> None:
+    """Under the runtime: the pipeline thread waits for room while the I/O loop writes."""
+    import threading
+
+    from posecog.graph.aio import IoLoop
+
+    io = IoLoop("io-test")
+    services = RunServices(events=EventStream(), io=io)
+    ctx = BuildContext("sink", "fake", services, reactivex.scheduler.CurrentThreadScheduler())
+
+    class Slow(Flaky):
+        async def write(self, item: Any) -> None:
+            await asyncio.sleep(0.002)
+            self.written.append(item)
+
+    writer = Slow(set())
+    done = threading.Event()
+    op = writer_sink(ctx, lambda: writer, "fake://sink", EXACT, capacity=2, wait=True)
+    op(reactivex.from_iterable(range(50))).subscribe(on_completed=done.set)
+    assert done.wait(10)
+    assert writer.written == list(range(50)) and not ctx.metrics.drops
+    io.close()
