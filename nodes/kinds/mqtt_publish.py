@@ -10,30 +10,23 @@ message is acknowledged, so a replay into a broker loses nothing.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import Callable
 from typing import Any, Literal
 
-from paho.mqtt.enums import MQTTErrorCode
 from pydantic import Field, field_validator
 from reactivex import Observable
 
-from posecog.graph.connection import NotConnected, writer_sink
+from posecog.graph.connection import writer_sink
 from posecog.graph.context import BuildContext
 from posecog.graph.events import Event, to_json_line
 from posecog.nodes.codec import CODEC
 from posecog.nodes.events import item_event
 from posecog.nodes.mqtt.config import MqttConfig, broker_of, check_template, client_id_of
-from posecog.nodes.mqtt.link import MqttLink, publish_properties
+from posecog.nodes.mqtt.writer import MqttWriter
 from posecog.nodes.registry import registry
 
 __all__ = ["MqttPublishConfig", "build"]
 
-#: MQTT 5 user properties that identify a message: who published it (one random id per run)
-#: and its number, so a subscriber removes the copies QoS 1 may deliver.
-PUBLISHER_PROPERTY = "posecog-pub"
-SEQ_PROPERTY = "posecog-seq"
 CONTENT_TYPES = {"msgpack": "application/msgpack", "json": "application/json"}
 
 
@@ -132,7 +125,16 @@ def build(
     client_id = client_id_of(config, ctx.node_id)
     return writer_sink(
         ctx,
-        lambda: _Writer(config, ctx, client_id),
+        lambda: MqttWriter(
+            config,
+            ctx,
+            client_id,
+            status_topic=config.status_topic.format(client_id=client_id),
+            queue=config.queue,
+            retain=config.retain,
+            content_type=CONTENT_TYPES[config.payload],
+            encode=_Encoder(config, ctx, client_id),
+        ),
         shown,
         config.retry(),
         capacity=config.queue,
@@ -140,52 +142,17 @@ def build(
     )
 
 
-class _Writer:
-    """One run's publisher (on the I/O loop); its paho client outlives reconnects."""
+class _Encoder:
+    """An item as ``(topic, payload)``, or None for a type not selected."""
 
     def __init__(self, config: MqttPublishConfig, ctx: BuildContext, client_id: str) -> None:
         self.config, self.ctx, self.client_id = config, ctx, client_id
-        self.link: MqttLink | None = None
-        self.publisher = secrets.token_hex(8)
-        self.seq = 0
-        self.lost = False  # the last NotConnected was ours: the next close is not the last
-        self.content_type = CONTENT_TYPES[config.payload]
         self.selected = frozenset(config.types)
-        self.gauges = ctx.metrics.gauges
-        self.gauges.update(attempts=0, published=0, acknowledged=0, unacked=0, refused=0)
 
-    def _link(self) -> MqttLink:
-        if self.link is None:
-            cfg = self.config
-            self.link = MqttLink(
-                cfg.url,
-                self.client_id,
-                keepalive_s=cfg.keepalive_s,
-                connect_timeout_s=cfg.connect_timeout_s,
-                tls_ca_file=cfg.tls_ca_file,
-                status_topic=cfg.status_topic.format(client_id=self.client_id),
-                max_queued=cfg.queue,
-                on_refused=self._refused,
-            )
-        return self.link
-
-    def _refused(self, _mid: int, reason: str) -> None:
-        self.gauges["refused"] += 1
-        self.ctx.drop("refused", f"the broker refused a message: {reason}")
-
-    def _lost(self, reason: str) -> NotConnected:
-        self.lost = True
-        return NotConnected(reason)
-
-    async def connect(self) -> dict[str, Any]:
-        link = self._link()
-        self.gauges["attempts"] += 1
-        try:
-            return await link.connect()
-        except NotConnected as exc:
-            raise self._lost(exc.reason) from None
-
-    def _message(self, item: Any) -> tuple[str, bytes]:
+    def __call__(self, item: Any) -> tuple[str, bytes] | None:
+        if self.selected and CODEC.topic_name(type(item)) not in self.selected:
+            self.ctx.drop("not_selected", warn=False)
+            return None
         cfg = self.config
         if cfg.payload == "msgpack":
             payload = CODEC.encode(item)
@@ -199,64 +166,3 @@ class _Writer:
             client_id=self.client_id,
         )
         return topic, payload
-
-    async def write(self, item: Any) -> None:
-        if self.selected and CODEC.topic_name(type(item)) not in self.selected:
-            self.ctx.drop("not_selected", warn=False)
-            return
-        link = self._link()
-        if not link.connected:
-            raise self._lost(link.reason)
-        try:
-            topic, payload = self._message(item)
-        except (TypeError, ValueError, OverflowError) as exc:
-            self.ctx.drop("encode_failed", f"{type(item).__name__}: {exc}")
-            return
-        cfg = self.config
-        self.seq += 1
-        props = publish_properties(
-            self.content_type,
-            [(PUBLISHER_PROPERTY, self.publisher), (SEQ_PROPERTY, str(self.seq))],
-        )
-        while True:  # paho's queue full (a slow or absent broker): wait for acknowledgements
-            if not link.connected:
-                self.seq -= 1  # the kernel writes this item again
-                raise self._lost(link.reason)
-            if len(link.unacked) < cfg.queue:
-                rc = link.publish(topic, payload, cfg.qos, cfg.retain, props)
-                if rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
-                    break
-            await link.changed()
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and cfg.qos == 0:
-            raise self._lost(link.reason)  # paho keeps no QoS 0 message: written again
-        self.gauges["published"] += 1
-        self.gauges["unacked"] = len(link.unacked)
-        self.gauges["acknowledged"] = self.gauges["published"] - len(link.unacked)
-
-    async def flush(self) -> None:
-        """Wait until the broker has acknowledged every QoS 1 message (and paho wrote the
-        rest); a loss on the way is ``NotConnected`` (the kernel reconnects, flushes again)."""
-        link = self._link()
-        while link.unacked or link.client.want_write():
-            if not link.connected:
-                raise self._lost(link.reason)
-            if link.unacked:
-                await link.changed()
-            else:  # QoS 0: paho has bytes to write and no callback says when they are out
-                await asyncio.sleep(0.005)
-            self.gauges["unacked"] = len(link.unacked)
-        self.gauges["unacked"] = 0
-        self.gauges["acknowledged"] = self.gauges["published"]
-
-    async def close(self) -> None:
-        link = self.link
-        if link is None:
-            return
-        final = not self.lost
-        self.lost = False
-        await link.close(final)
-        if final:
-            if link.unacked:  # a stop before the broker acknowledged them
-                self.ctx.drop("unacked", count=len(link.unacked), warn=False)
-                link.unacked.clear()
-            self.link = None

@@ -26,10 +26,9 @@ from posecog.graph.context import BuildContext
 from posecog.nodes.codec import CODEC
 from posecog.nodes.mqtt.config import MqttConfig, broker_of, client_id_of
 from posecog.nodes.mqtt.link import STATUS_CONTENT_TYPE, MqttLink
+from posecog.nodes.mqtt.writer import PUBLISHER_PROPERTY, SEQ_PROPERTY
 from posecog.nodes.registry import registry
 from posecog.nodes.rejection import Rejected
-
-from .mqtt_publish import PUBLISHER_PROPERTY, SEQ_PROPERTY
 
 __all__ = ["MqttSubscribeConfig", "build"]
 

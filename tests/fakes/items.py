@@ -65,8 +65,15 @@ def value_of(hint: Any, rng: random.Random, depth: int = 0) -> Any:
 
 
 def instance(cls: type, rng: random.Random) -> Any:
+    """An item with every field drawn; ``arrived`` stays a plain processing-clock time (sinks
+    compute latency from it)."""
     hints = typing.get_type_hints(cls)
-    return cls(**{f.name: value_of(hints[f.name], rng) for f in dataclasses.fields(cls)})
+    return cls(
+        **{
+            f.name: rng.random() if f.name == "arrived" else value_of(hints[f.name], rng)
+            for f in dataclasses.fields(cls)
+        }
+    )
 
 
 def same(a: Any, b: Any) -> bool:
