@@ -4,15 +4,14 @@ A pose model gives no uncertainty of its own (pose_v1 regresses 34 sigmoids), an
 the input and output alone (``confidence.window_confidence``) tells garbage from signal but,
 among real windows, not a good pose from a bad one. Agreement does: the nodes of a room watch
 the same person, so their poses of the same moment should coincide, and where they do not, at
-least one is wrong. ``Agreement`` keeps, per node, its latest pose and a short history, and
-scores each new pose against them (the ``pose_infer`` node holds one; ``evaluate`` runs the
-same over the windows a live graph would see)::
+least one is wrong. ``Agreement`` keeps, per node, its last ``HISTORY`` trusted poses (gate 1)
+and scores each new pose against them (the ``pose_infer`` node holds one; ``evaluate`` runs
+the same over the windows a live graph would see)::
 
     gate   = min(1, quality / QUALITY_FULL)        quality: PoseModel.infer's window score
-    ref    = per-coordinate median of the latest pose of every *other* node that is at most
-             max_age_s away from this one in event time and whose own gate was 1;
-             without one (a lone node): the mean of this node's previous poses (at most
-             HISTORY, none older than max_age_s)
+    ref    = per-coordinate median, over every *other* node, of its newest trusted pose with
+             an event time in [ts - max_age_s, ts]; without one (a lone node): the mean of
+             this node's own trusted poses in that interval
     d[j]   = |keypoints[j] - ref[j]|               normalised image units
     keypoint_confidence[j] = gate * exp(-d[j]^2 / (2 * scale^2))
     confidence             = mean over j of keypoint_confidence[j]
@@ -35,7 +34,6 @@ pass); memory is bounded by ``max_nodes`` (the least recently heard node is forg
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,19 +69,25 @@ def quality_gate(quality: float) -> float:
     return min(1.0, quality / QUALITY_FULL)
 
 
-@dataclass(slots=True)
-class _Node:
-    ts: float
-    keypoints: FloatArray
-    trusted: bool
-    history: deque[tuple[float, FloatArray]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+def _latest_at(
+    history: deque[tuple[float, FloatArray]], ts: float, oldest: float
+) -> FloatArray | None:
+    """The keypoints of the newest entry of ``history`` (in time order) with
+    ``oldest <= t <= ts``, or None."""
+    for t, kp in reversed(history):
+        if t <= ts:
+            return kp if t >= oldest else None
+    return None
 
 
 class Agreement:
-    """Scores each node's poses against the other nodes' latest (or its own recent) poses.
+    """Scores each node's poses against the other nodes' (or its own) recent poses.
 
-    ``score`` must see a node's poses in event-time order (as ``pose_infer`` and ``evaluate``
-    give them); nodes may interleave. Not thread-safe (the pipeline thread owns it).
+    ``score`` must see each node's poses in event-time order (as ``pose_infer`` and
+    ``evaluate`` give them). Nodes may interleave in any way: references are chosen by event
+    time, so a pose's score depends on arrival order only where another node's pose of an
+    earlier event time arrives after it (or more than ``HISTORY`` of that node's later poses
+    arrive before it). Not thread-safe (the pipeline thread owns it).
     """
 
     def __init__(
@@ -103,8 +107,8 @@ class Agreement:
         self.max_age_s = max_age_s
         self._inv = np.float32(-0.5 / (scale * scale))
         self._max_nodes = max_nodes
-        #: Latest pose per node, least recently updated first.
-        self._nodes: OrderedDict[int, _Node] = OrderedDict()
+        #: Each node's recent trusted poses ``(ts, keypoints)``, least recently heard first.
+        self._nodes: OrderedDict[int, deque[tuple[float, FloatArray]]] = OrderedDict()
 
     def score(
         self, node_id: int, ts: float, keypoints: FloatArray, quality: float
@@ -130,18 +134,20 @@ class Agreement:
         return float(np.add.reduce(per_kp)) / n, per_kp
 
     def _reference(self, node_id: int, ts: float) -> FloatArray | None:
-        age = self.max_age_s
+        oldest = ts - self.max_age_s
         if self.cross_node:
-            # Either side of ts: the nodes' clocks may differ a little (a pose "from the
-            # future" is another node's clock running ahead, not a later moment).
-            refs = [
-                other.keypoints
-                for nid, other in self._nodes.items()
-                if nid != node_id and other.trusted and abs(ts - other.ts) <= age
-            ]
+            # Each other node's newest trusted pose at or before ts (event time, not arrival:
+            # the same poses give the same scores however the nodes' items interleave).
+            refs = []
+            for nid, history in self._nodes.items():
+                if nid != node_id and history:
+                    kp = _latest_at(history, ts, oldest)
+                    if kp is not None:
+                        refs.append(kp)
             k = len(refs)
             if k == 1:
-                return refs[0]
+                ref: FloatArray = refs[0]
+                return ref
             if k == 2:
                 pair: FloatArray = (refs[0] + refs[1]) * np.float32(0.5)
                 return pair
@@ -153,9 +159,9 @@ class Agreement:
                 even: FloatArray = (ordered[k // 2 - 1] + ordered[k // 2]) * np.float32(0.5)
                 return even
         own = self._nodes.get(node_id)
-        if own is None:
+        if not own:
             return None
-        recent = [kp for t, kp in own.history if ts - age <= t <= ts]
+        recent = [kp for t, kp in own if oldest <= t <= ts]
         if not recent:
             return None
         if len(recent) == 1:
@@ -164,13 +170,12 @@ class Agreement:
         return mean
 
     def _remember(self, node_id: int, ts: float, keypoints: FloatArray, trusted: bool) -> None:
-        node = self._nodes.get(node_id)
-        if node is None:
+        history = self._nodes.get(node_id)
+        if history is None:
             if len(self._nodes) >= self._max_nodes:
                 self._nodes.popitem(last=False)
-            node = self._nodes[node_id] = _Node(ts, keypoints, trusted)
+            history = self._nodes[node_id] = deque(maxlen=HISTORY)
         else:
-            node.ts, node.keypoints, node.trusted = ts, keypoints, trusted
             self._nodes.move_to_end(node_id)
         if trusted:
-            node.history.append((ts, keypoints))
+            history.append((ts, keypoints))

@@ -10,6 +10,7 @@ pose is held back for its confidence)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +222,10 @@ def test_the_v1_python_server_gives_the_poses_of_the_frames_it_reports(tmp_path)
     packets = node_packets(1, 30 * 20)  # 30 s at 20 Hz: 59 messages
     messages, reported = v1_messages(packets)
     assert len(messages) >= FRAMES - 1 and not any("tick" in m for m in messages)
-    ref = reference(reported, tmp_path)
+    # The reference replays the reported packets at their messages' times: a pose's
+    # confidence compares it with the poses of the half second before it, in event time.
+    restamped = [replace(p, ts=m["timestamp"]) for p, m in zip(reported, messages, strict=True)]
+    ref = reference(restamped, tmp_path)
     # the v1 server sends no edge_vitals or wasm_event frames
     fake = FakeSensingServer(
         messages, ws_repeat=2, ws_interval_s=0, edge_vitals_every=0, wasm_every=0
