@@ -171,6 +171,10 @@ class Vitals:
     breathing_confidence: float | None = None
     heartrate_confidence: float | None = None
     signal_quality: float | None = None
+    #: INTERFACES §7's estimate status of each rate ("valid", "degraded", "unreliable",
+    #: "unavailable"), where the source says (the vitals worker's protocol does).
+    breathing_status: str | None = None
+    heartrate_status: str | None = None
     arrived: float = 0.0
     extra: dict[str, float | int | bool] = field(default_factory=dict)
 
