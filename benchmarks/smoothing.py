@@ -49,7 +49,10 @@ def poses(recording: Path, *sets: str) -> list[dict[str, Any]]:
     args = [*CLI, "run", "replay", "--set", f"recording={recording}", "--set", "backend=numpy"]
     for s in sets:
         args += ["--set", s]
-    out = subprocess.run(args, check=True, capture_output=True, text=True, cwd=REPO).stdout
+    proc = subprocess.run(args, check=False, capture_output=True, text=True, cwd=REPO)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(args[2:])}: exit {proc.returncode}: {proc.stderr[-500:]}")
+    out = proc.stdout
     return [json.loads(x)["fields"] for x in out.splitlines() if '"pose.frame"' in x]
 
 
