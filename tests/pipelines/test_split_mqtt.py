@@ -9,19 +9,23 @@ The same recording through ``replay-composed`` in one process, and through ``edg
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
+from posecog.nodes.items import Pose
 from tests.cog.conftest import cli
 from tests.conftest import REPO
 from tests.fakes.broker import broker
-from tests.fakes.mqtt import wait_for
+from tests.fakes.mqtt import publisher, subscriber, wait_for
 
 PIPELINES = REPO / "pipelines"
 ITEM_EVENTS = ("pose.frame", "occupancy")
@@ -108,3 +112,34 @@ def test_edge_broker_hub_gives_the_events_of_the_whole_pipeline(tmp_path: Path) 
         assert a == b_, f"event {i} differs"
     hub_edge = json.loads(lines[-1])["fields"]["nodes"]["edge"]
     assert hub_edge["items"] == finished["published"] and hub_edge["duplicates"] == 0
+
+
+def _documented_bridge() -> str:
+    text = (REPO / "docs" / "mqtt.md").read_text()
+    blocks = re.findall(r"```conf\n(.*?)```", text, re.S)
+    assert len(blocks) == 1, "docs/mqtt.md documents one bridge configuration"
+    return textwrap.dedent(blocks[0])
+
+
+def test_the_documented_bridge_carries_an_appliance_to_the_central_broker(
+    tmp_path: Path,
+) -> None:
+    """edge -> its own broker -> the documented bridge -> central broker -> hub."""
+    kp = np.zeros((17, 2), np.float32)
+    poses = [Pose(1000.0 + i / 25, 1, kp, 0.9, seq=i) for i in range(50)]
+    with broker(tmp_path / "central") as central:
+        bridge = re.sub(
+            r"^address .*$", f"address 127.0.0.1:{central.port}", _documented_bridge(), flags=re.M
+        )
+        with broker(tmp_path / "kitchen", extra=bridge) as local:
+            hub = subscriber(
+                central.url, "bridged", tmp_path / "out.jsonl", topic="sites/+/posecog/#"
+            ).start()
+            hub.wait(lambda: hub.named("source.up"))
+            pub = publisher(local.url, poses, "bridged", topic="posecog/{type}/{node_id}")
+            with pub:
+                pub._thread.join(20)
+            assert pub.status == 0
+            hub.wait(lambda: len(hub.taps["sub"]) == len(poses), timeout=20)
+            hub.stop()
+    assert [p.seq for p in hub.taps["sub"]] == list(range(50))
