@@ -54,7 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     h = sub.add_parser("health", help="check the cog can come up healthy (model loads, runs)")
     h.add_argument("--model", help="model weights (.safetensors); default: the pipeline's")
     h.add_argument("--backend", choices=BACKENDS, default="auto")
-    h.add_argument("--config", type=Path, help="runtime config.json (model_path is used)")
+    h.add_argument("--config", type=Path, help="runtime config.json (model_path, worker)")
+    h.add_argument(
+        "--deep",
+        action="store_true",
+        help="also check the vitals worker (gRPC health service, then its current state)",
+    )
+    h.add_argument("--worker", metavar="HOST:PORT", help="the worker (default: config's, :50054)")
+    h.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=2.0,
+        metavar="S",
+        help="with --deep: how long to wait for the worker (default 2)",
+    )
 
     r = sub.add_parser("run", help="run a pipeline (default: replay) until it ends or SIGTERM")
     r.add_argument("pipeline", nargs="?", help="shipped pipeline name or a .yaml path")

@@ -145,8 +145,10 @@ def cmd_health(args: argparse.Namespace) -> int:
     from posecog.nodes.model import load_model, synthetic_check
 
     model_path: str | None = args.model
-    if model_path is None and args.config is not None:
+    params: dict[str, Any] = {}
+    if args.config is not None:
         _, params = load_runtime_config(args.config)
+    if model_path is None:
         model_path = params.get("model")
     if model_path is None:
         model_path = _default_model()
@@ -159,23 +161,45 @@ def cmd_health(args: argparse.Namespace) -> int:
     except Exception as exc:  # health must answer, whatever broke
         print(f"health: synthetic inference failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    fields: dict[str, Any] = {
+        "cog": COG_ID,
+        "backend": model.backend,
+        "synthetic_output_confidence": round(float(confidence), 4),
+        "model_sha256": model.sha256,
+        "model_path": str(model_path or ""),
+    }
+    if args.deep:
+        worker = _check_worker(args.worker or params.get("worker"), args.timeout)
+        if worker is None:
+            return 1
+        fields["worker"] = worker
     events = EventStream(sys.stdout)
-    events.emit(
-        "health.ok",
-        {
-            "cog": COG_ID,
-            "backend": model.backend,
-            "synthetic_output_confidence": round(float(confidence), 4),
-            "model_sha256": model.sha256,
-            "model_path": str(model_path or ""),
-        },
-    )
+    events.emit("health.ok", fields)
     events.flush()
     if events.failed is not None:  # e.g. stdout is a full disk: the answer did not get out
         raise events.failed
     if model.backend == "stub":
         print("health: no model weights found; running the stub (no real poses)", file=sys.stderr)
     return 0
+
+
+def _check_worker(address: str | None, timeout_s: float) -> dict[str, Any] | None:
+    """``health --deep``: the vitals worker's health and state, or None (said on stderr)."""
+    import asyncio
+
+    from posecog.nodes.vitals_worker.client import WorkerUnhealthy, check_worker
+    from posecog.nodes.vitals_worker.protocol import DEFAULT_ADDRESS, parse_address
+
+    address = address or DEFAULT_ADDRESS
+    try:
+        parse_address(address)
+    except ValueError as exc:
+        raise ConfigError(f"--worker: {exc}") from None
+    try:
+        return asyncio.run(check_worker(address, timeout_s))
+    except WorkerUnhealthy as exc:
+        print(f"health: worker: {exc}", file=sys.stderr)
+        return None
 
 
 def _default_model() -> str:

@@ -18,10 +18,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from posecog.graph.config_text import TextLimit, decode_utf8, load_json, read_bounded, shown
 from posecog.graph.errors import ConfigError
+from posecog.nodes.vitals_worker.protocol import parse_address
 
 __all__ = ["REFERENCE_TO_PARAM", "RuntimeConfig", "load_runtime_config", "runtime_config_schema"]
 
@@ -31,6 +32,7 @@ REFERENCE_TO_PARAM = {
     "model_path": "model",
     "poll_ms": "poll_ms",
     "min_confidence": "min_confidence",
+    "worker": "worker",  # not a reference key: the vitals worker of appliance-grpc
 }
 
 
@@ -51,6 +53,11 @@ class RuntimeConfig(BaseModel):
     min_confidence: float | None = Field(
         None, ge=0, le=1, description="Drop poses whose confidence is below this."
     )
+    worker: str | None = Field(
+        None,
+        description="host:port of the vitals worker (gRPC, cognitum.vitals.v1) that the "
+        "appliance-grpc pipeline reads; default 127.0.0.1:50054.",
+    )
     pipeline: str | None = Field(
         None,
         description="Pipeline to run: a shipped name or a path (default: appliance, the "
@@ -59,6 +66,13 @@ class RuntimeConfig(BaseModel):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Pipeline parameters, as with --set key=value."
     )
+
+    @field_validator("worker")
+    @classmethod
+    def _worker(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
+        return value
 
 
 def load_runtime_config(path: Path) -> tuple[RuntimeConfig, dict[str, Any]]:
