@@ -4,8 +4,10 @@
    (40 ms: one node at 25 Hz), ``--calls`` calls per series, the series taking turns so that
    every call comes after the same idle pause (cold caches and clocks, as live). Series:
 
-   * ``PoseModel.infer``: onnxruntime, the forward pass and every confidence, what
-     ``pose_infer`` pays per window live;
+   * ``PoseModel.infer + Agreement.score``: what ``pose_infer`` pays per window live, the
+     forward pass and every confidence (the window quality in ``PoseModel.infer``, then the
+     agreement with the other nodes' latest poses: four nodes taking turns, 10 ms apart);
+   * ``PoseModel.infer``: onnxruntime, the forward pass and the window quality;
    * ``session.run``: a bare ``run`` of the forward pass alone on the same session (same
      options, same inputs, same order): the floor;
    * ``OnnxBackend.forward``: what ``PoseModel.infer`` calls for the keypoints (the plumbing
@@ -14,7 +16,7 @@
      (the copy in and out included): does binding pay?
    * ``window_confidence``: the confidence alone, on the keypoints the model gave.
 
-   p50 and p99 of each, and the ratios ``PoseModel.infer`` / ``session.run`` (goal <= 1.5).
+   p50 and p99 of each, and the ratios to ``session.run`` (goal <= 1.5).
 2. **Batch 64 throughput**: windows/s of ``PoseModel.infer`` (and of the forward pass
    alone) for numpy and onnxruntime, rounds interleaved, medians.
 3. **Batch sweep** (``--no-sweep`` skips it): microseconds per window of the forward pass at
@@ -58,6 +60,7 @@ from posecog.nodes.model import (  # noqa: E402
     to_model_input,
     window_confidence,
 )
+from posecog.nodes.model.agreement import Agreement  # noqa: E402
 from posecog.nodes.model.numpy_backend import CONV_LAYERS  # noqa: E402
 from posecog.nodes.model.onnx_backend import INPUT, OUTPUT, session_options  # noqa: E402
 from posecog.nodes.model.onnx_graph import build_onnx  # noqa: E402
@@ -118,7 +121,14 @@ def live(
         session.run_with_iobinding(binding)
         return out.copy()  # poses keep their keypoints: a bound output must be copied out
 
+    agreement = Agreement()
+
+    def full(i: int) -> Any:
+        kp, quality = model.infer(one[i])
+        return agreement.score(i % 4, i * 0.01, kp[0], float(quality[0]))
+
     series: dict[str, Callable[[int], Any]] = {
+        "PoseModel.infer + Agreement.score": full,
         "PoseModel.infer": lambda i: model.infer(one[i]),
         "session.run": lambda i: session.run(outputs, {INPUT: one[i]}),
         "OnnxBackend.forward": lambda i: forward(one[i]),
@@ -273,7 +283,7 @@ def main() -> None:
     models = {name: load_model(args.model, name) for name in ("numpy", "onnxruntime")}  # type: ignore[arg-type]
     print(f"# model {args.model.name}, {len(windows)} real windows")
 
-    n_series = 5
+    n_series = 6
     total_s = args.calls * n_series * args.period_ms / 1e3
     print(
         f"\n## batch 1 at live cadence: one call every {args.period_ms:g} ms, {n_series} series "
@@ -281,12 +291,13 @@ def main() -> None:
     )
     res = live(models["onnxruntime"], windows, args.calls, args.period_ms / 1e3)
     for name, (p50, p99) in res.items():
-        print(f"  {name:<26} p50 {p50:7.1f} us   p99 {p99:7.1f} us")
-    infer, bare = res["PoseModel.infer"], res["session.run"]
-    print(
-        f"  ratio PoseModel.infer / session.run: p50 {infer[0] / bare[0]:.2f}, "
-        f"p99 {infer[1] / bare[1]:.2f} (goal <= 1.5)"
-    )
+        print(f"  {name:<34} p50 {p50:7.1f} us   p99 {p99:7.1f} us")
+    bare = res["session.run"]
+    for name in ("PoseModel.infer + Agreement.score", "PoseModel.infer"):
+        print(
+            f"  ratio {name} / session.run: p50 {res[name][0] / bare[0]:.2f}, "
+            f"p99 {res[name][1] / bare[1]:.2f} (goal <= 1.5)"
+        )
     binding = res["session.run + IO binding"]
     print(
         f"  ratio IO binding / session.run: p50 {binding[0] / bare[0]:.2f}, "
