@@ -46,7 +46,7 @@ def throughput(url: str, n: int, qos: int, tmp: Path) -> float:
     gauges = sub.runtime.services.metrics.node("sub", "mqtt_subscribe").gauges
     t0 = time.perf_counter()
     pub = publisher(url, poses, name, qos=qos, queue=100_000, when_full="wait").start()
-    wait_for(lambda: gauges["items"] >= n or pub.status is not None and qos == 0, 300)
+    wait_for(lambda: gauges["items"] >= n or (qos == 0 and pub.status is not None), 300)
     elapsed = time.perf_counter() - t0
     got = gauges["items"]
     pub._thread.join(60)

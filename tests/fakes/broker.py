@@ -110,3 +110,27 @@ def broker(workdir: Path, **kwargs: object) -> Iterator[Mosquitto]:
         yield b
     finally:
         b.stop()
+
+
+def tls_files(workdir: Path) -> tuple[Path, str]:
+    """A CA and a server certificate for 127.0.0.1 (openssl); returns the CA file and the
+    mosquitto listener lines of a TLS listener on a new port (``listener`` first)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, crt = (
+        workdir / n for n in ("ca.key", "ca.pem", "s.key", "s.csr", "s.pem")
+    )
+    ext = workdir / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+        "-days", "2", "-subj", "/CN=posecog test CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+        "-subj", "/CN=127.0.0.1")  # fmt: skip
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext))  # fmt: skip
+    port = free_port()
+    lines = f"listener {port} 127.0.0.1\ncafile {ca}\ncertfile {crt}\nkeyfile {key}\n"
+    return ca, lines

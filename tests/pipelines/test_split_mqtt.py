@@ -90,7 +90,7 @@ def test_edge_broker_hub_gives_the_events_of_the_whole_pipeline(tmp_path: Path) 
             wait_for(lambda: any('"source.up"' in line for line in lines), 30)
             edge = cli(
                 ["run", str(_edge_on_the_recording(tmp_path)), "--set", f"broker={b.url}",
-                 "--set", "backend=numpy"],
+                 "--set", "backend=numpy", "--set", "when_full=wait"],
                 timeout=120,
             )  # fmt: skip
             assert edge.code == 0, edge.stderr

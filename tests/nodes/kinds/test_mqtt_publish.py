@@ -19,7 +19,7 @@ import pytest
 from posecog.graph.events import to_json_line
 from posecog.nodes.codec import CODEC
 from posecog.nodes.items import Pose
-from tests.fakes.broker import Mosquitto, broker
+from tests.fakes.broker import Mosquitto, broker, tls_files
 from tests.fakes.items import instance, same
 from tests.fakes.live_source import LivePipeline
 from tests.fakes.mqtt import publisher, retained, subscriber, wait_for
@@ -169,3 +169,52 @@ def test_the_last_will_says_offline_when_the_publisher_dies(tmp_path: Path) -> N
         finally:
             proc.kill()
             proc.wait(10)
+
+
+def test_the_password_never_shows_on_the_cli_run_or_lint(tmp_path: Path) -> None:
+    """Through the real CLI: events, stderr, the run's parameters and lint errors."""
+    secret = "Cli-s3cret-pass"
+    with broker(tmp_path / "b", users={"edge": "other-password"}) as b:
+        url = f"mqtt://edge:{secret}@127.0.0.1:{b.port}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "posecog.cog.cli", "run", "edge-mqtt", "--set",
+             f"broker={url}", "--set", "sensing_url=http://127.0.0.1:9/none"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # refused by the broker: the wrong password
+                if '"sink.down"' in line:
+                    break
+        finally:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0
+        text = line + out + err
+        assert "refused by the broker" in text and secret not in text and "edge:" not in text
+    bad = subprocess.run(
+        [sys.executable, "-m", "posecog.cog.cli", "run", "edge-mqtt", "--set", f"broker={url}",
+         "--set", "qos=2"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "qos" in bad.stderr
+    assert secret not in bad.stdout + bad.stderr
+
+
+def test_mqtts_verifies_the_broker_with_the_given_ca(tmp_path: Path) -> None:
+    ca, listener = tls_files(tmp_path / "tls")
+    port = int(listener.split()[1])
+    with broker(tmp_path / "b", extra=listener) as b:
+        url = f"mqtts://127.0.0.1:{port}"
+        with subscriber(url, "tls", tmp_path / "out.jsonl", tls_ca_file=str(ca)) as sub:
+            sub.wait(lambda: sub.named("source.up"))
+            with publisher(url, _poses(5), "tls", tls_ca_file=str(ca)) as pub:
+                pub._thread.join(20)
+            sub.wait(lambda: len(sub.taps["sub"]) == 5)
+        # without the CA the broker's certificate is not trusted: an outage, said so
+        with publisher(url, _poses(1), "tls-untrusted", backoff_max_s=0.2) as untrusted:
+            untrusted.wait(lambda: untrusted.named("sink.down"))
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.named("sink.down")[0].fields["reason"]
+        assert b.port != port  # the plain listener is still there beside the TLS one
