@@ -70,6 +70,8 @@ class FrameDedupe:
         self._seen: dict[int, tuple[deque[int], set[int]]] = {}
         self.sequences = SequenceTracker()
         self.duplicates = 0
+        #: A sequence count changed since the gauges were last published.
+        self.changed = False
 
     def fresh(self, node_id: int, seq: int) -> bool:
         if seq < 0:
@@ -82,7 +84,8 @@ class FrameDedupe:
         seen.add(seq)
         if len(order) > self.WINDOW:
             seen.discard(order.popleft())
-        self.sequences.track(node_id, seq)
+        if self.sequences.track(node_id, seq):
+            self.changed = True
         return True
 
 
@@ -211,7 +214,9 @@ class VitalsReader:
                     gauges["duplicates"] = self.dedupe.duplicates
                     return []
                 gauges["frames"] += 1
-                self.dedupe.sequences.publish(gauges)
+                if self.dedupe.changed:  # a gap, a late frame, a new node: rarely
+                    self.dedupe.changed = False
+                    self.dedupe.sequences.publish(gauges)
                 return [frame]
             if update == "vitals":
                 if not self.config.vitals:
