@@ -29,6 +29,7 @@ from .siblings import (
     FeatureVectorPacket,
     FusedVitalsPacket,
     MeshPacket,
+    VitalsFlags,
     WasmPacket,
     check_size,
     parse_feature_state,
@@ -125,7 +126,7 @@ class CsiPacket:
 
 
 @dataclass(frozen=True, slots=True)
-class VitalsPacket:
+class VitalsPacket(VitalsFlags):
     """A decoded 0xC5110002 packet (edge vitals computed on the node)."""
 
     node_id: int
@@ -137,18 +138,6 @@ class VitalsPacket:
     motion_energy: float
     presence_score: float
     timestamp_ms: int
-
-    @property
-    def presence(self) -> bool:
-        return bool(self.flags & 1)
-
-    @property
-    def fall_detected(self) -> bool:
-        return bool(self.flags & 2)
-
-    @property
-    def motion(self) -> bool:
-        return bool(self.flags & 4)
 
 
 @dataclass(frozen=True, slots=True)

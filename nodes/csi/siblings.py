@@ -39,6 +39,7 @@ __all__ = [
     "MeshAnomaly",
     "MeshHealth",
     "MeshPacket",
+    "VitalsFlags",
     "WasmPacket",
     "check_size",
     "encode_feature_state",
@@ -103,8 +104,28 @@ FEATURE_STATE_NAMES: tuple[str, ...] = (
 )
 
 
+class VitalsFlags:
+    """The flag bits the vitals and fused vitals packets share (bit 0 presence, 1 fall,
+    2 motion); a mixin for a dataclass with a ``flags`` field."""
+
+    __slots__ = ()
+    flags: int
+
+    @property
+    def presence(self) -> bool:
+        return bool(self.flags & 1)
+
+    @property
+    def fall_detected(self) -> bool:
+        return bool(self.flags & 2)
+
+    @property
+    def motion(self) -> bool:
+        return bool(self.flags & 4)
+
+
 @dataclass(frozen=True, slots=True)
-class FusedVitalsPacket:
+class FusedVitalsPacket(VitalsFlags):
     """A decoded 48-byte fused vitals packet (CSI vitals fused with an mmWave sensor's)."""
 
     node_id: int
@@ -123,18 +144,6 @@ class FusedVitalsPacket:
     mmwave_distance_cm: float
     mmwave_targets: int
     mmwave_confidence: int  # 0..100
-
-    @property
-    def presence(self) -> bool:
-        return bool(self.flags & 1)
-
-    @property
-    def fall_detected(self) -> bool:
-        return bool(self.flags & 2)
-
-    @property
-    def motion(self) -> bool:
-        return bool(self.flags & 4)
 
     @property
     def mmwave_present(self) -> bool:
