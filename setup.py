@@ -10,7 +10,7 @@ from setuptools import find_packages, setup
 
 TOP = ("graph", "nodes", "pipelines", "cog")
 #: Folders of package data only (no code), installed as data packages of their parent.
-DATA = ("pipelines/samples", "pipelines/models")
+DATA = ("pipelines/samples", "pipelines/models", "nodes/vitals_worker/proto/cognitum/vitals/v1")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

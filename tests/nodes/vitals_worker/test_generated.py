@@ -82,5 +82,5 @@ def test_protocol_names_are_the_descriptor_names():
 
 def test_the_proto_ships_as_package_data():
     data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    globs = data["package-data"]["posecog.nodes.vitals_worker"]
-    assert any((REPO / "nodes" / "vitals_worker").glob(globs[0]))
+    globs = data["package-data"]["posecog.nodes.vitals_worker.proto.cognitum.vitals.v1"]
+    assert any((REPO / "nodes" / "vitals_worker" / "proto" / "cognitum/vitals/v1").glob(globs[0]))
