@@ -218,3 +218,28 @@ def test_mqtts_verifies_the_broker_with_the_given_ca(tmp_path: Path) -> None:
             untrusted.wait(lambda: untrusted.named("sink.down"))
         assert "CERTIFICATE_VERIFY_FAILED" in untrusted.named("sink.down")[0].fields["reason"]
         assert b.port != port  # the plain listener is still there beside the TLS one
+
+
+def test_an_outage_longer_than_the_queue_loses_exactly_what_it_counts(tmp_path: Path) -> None:
+    n = 400
+    b = Mosquitto(tmp_path / "b").start()
+    try:
+        sub = subscriber(b.url, "outage", tmp_path / "out.jsonl", backoff_max_s=0.1).start()
+        sub.wait(lambda: sub.named("source.up"))
+        pub = publisher(
+            b.url, _poses(n), "outage", period_s=0.003, queue=20, backoff_max_s=0.1
+        ).start()
+        sub.wait(lambda: len(sub.taps["sub"]) >= 50)
+        b.stop(signal.SIGKILL)
+        drops = pub.runtime.services.metrics.node("publish", "mqtt_publish").drops
+        wait_for(lambda: drops["overflow"] >= 30)  # the queue is full and spilling
+        b.start()
+        pub._thread.join(30)
+        assert pub.status == 0
+        overflow = _node(pub, "publish")["dropped"]["overflow"]
+        sub.wait(lambda: len(sub.taps["sub"]) >= n - overflow, timeout=15)
+        sub.stop()
+    finally:
+        b.stop()
+    seqs = [p.seq for p in sub.taps["sub"]]
+    assert len(seqs) == len(set(seqs)) == n - overflow  # all but the counted ones, once each
