@@ -7,6 +7,11 @@ dependency), ``"onnxruntime"`` (the fast path: an ONNX graph built from the same
 it is installed, else numpy. Backends agree within 1e-5.
 A bundle may declare a per-subcarrier input normalisation (``InputNorm``, see
 ``model_input``); the backends apply it, callers always pass raw amplitudes.
+The second output of ``infer`` is the window's quality score (``confidence``: input quality x
+output plausibility, 0 for garbage); a pose's confidence and per-keypoint confidences are that
+score's gate times the agreement of its keypoints with the other nodes' poses (``agreement``,
+applied by ``pose_infer`` and by ``evaluate``, which also measures how well they rank the error:
+``informativeness``).
 Nothing here loads anything at import time; onnxruntime is imported only when asked for.
 """
 

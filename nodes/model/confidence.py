@@ -1,8 +1,11 @@
-"""Per-window confidence: how far a pose can be trusted, from its input and its output.
+"""Per-window quality: whether a window and its pose are usable at all, from input and output.
 
-It is a quality score in [0, 1], not a calibrated probability that the keypoints are right
-(pose_v1 reaches PCK@50 of 18.5 % on held-out data whatever this says). It is the product of
-an input-quality term and an output-plausibility term, each a product of factors in [0, 1]::
+It is a quality score in [0, 1] (the second output of ``PoseModel.infer``), not a calibrated
+probability that the keypoints are right, and among real windows it does not rank the error:
+it tells garbage (0) from signal. A pose's ``confidence`` is this score's gate times the
+agreement of its keypoints with the other nodes' poses (``agreement``), which does rank it.
+It is the product of an input-quality term and an output-plausibility term, each a product of
+factors in [0, 1]::
 
     confidence = q_in * q_out
     q_in  = finite * live * changing * unsaturated * smooth
