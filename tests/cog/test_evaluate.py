@@ -117,3 +117,40 @@ def test_no_valid_records(tmp_path: Path) -> None:
     data = tmp_path / "bad.paired.jsonl"
     data.write_text('{"csi": [1.0], "csi_shape": [56, 20]}\n{\n')
     _one_line_error(_evaluate("--data", str(data)), "no valid paired records", "bad_json 1")
+
+
+def test_confidence_figures_are_printed_and_in_the_json(paired: Path) -> None:
+    res = _evaluate("--data", str(paired))
+    assert res.code == 0, res.stderr
+    for text in ("per pose, vs per-frame MPJPE", "most / least confident quarter",
+                 "confidence bin", "garbage windows score at most"):  # fmt: skip
+        assert text in res.stdout
+    out = json.loads(_evaluate("--data", str(paired), "--json", "--agreement", "node").stdout)
+    conf = out["confidence"]
+    assert conf["agreement"] == "node" and conf["n_streams"] == 1
+    assert conf["n_windows"] == 20 * out["n_samples"] - 19  # one node's contiguous records
+    assert len(conf["spearman_keypoint"]) == 17 and len(conf["quartiles"]) == 4
+    assert sum(b["n"] for b in conf["reliability_pose"]) == out["n_samples"]
+    assert max(conf["garbage"].values()) <= 0.05
+
+
+def test_plot_writes_a_png(paired: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "plots" / "reliability.png"
+    res = _evaluate("--data", str(paired), "--plot", str(plot))
+    assert res.code == 0, res.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {plot}" in res.stderr
+
+
+def test_plot_without_matplotlib_is_an_error_before_any_work(
+    paired: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI runs in a subprocess: a matplotlib package first on its path that fails to import.
+    fake = tmp_path / "no_matplotlib" / "matplotlib"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    res = _evaluate("--data", str(paired), "--plot", str(tmp_path / "r.png"))
+    assert res.code == 2 and res.stdout == ""
+    assert "needs matplotlib" in res.stderr and "cog-pose-estimation[train]" in res.stderr
+    assert not (tmp_path / "r.png").exists()

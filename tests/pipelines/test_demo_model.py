@@ -36,6 +36,11 @@ def test_demo_is_small_and_documented() -> None:
     assert {"fresh_pck@20", "fresh_pck@50", "fresh_mpjpe", "fresh_baseline_mpjpe"} <= set(
         meta.metrics
     )
+    for seed in (3, 4, 5):  # issue 11's goal, as measured by scripts/train-demo.sh
+        m = {k[len(f"conf_s{seed}_") :]: v for k, v in meta.metrics.items()
+             if k.startswith(f"conf_s{seed}_")}  # fmt: skip
+        assert m["spearman_pose"] <= -0.3 and m["spearman_keypoint_mean"] <= -0.2, (seed, m)
+        assert m["quartile_mpjpe_ratio"] <= 0.8 and m["garbage_max"] <= 0.05, (seed, m)
 
 
 def test_demo_beats_the_mean_pose_widely_on_unseen_simulation(tmp_path: Path) -> None:
@@ -79,6 +84,12 @@ def test_stated_figures_are_reproduced_by_evaluate(tmp_path: Path) -> None:
     assert np.isclose(got["metrics"]["pck_at_50"] / 100, meta["fresh_pck@50"], atol=1e-3)
     assert np.isclose(got["metrics"]["pck_at_20"] / 100, meta["fresh_pck@20"], atol=1e-3)
     assert np.isclose(got["baseline"]["mpjpe_normalized"], meta["fresh_baseline_mpjpe"], atol=1e-4)
+    conf = got["confidence"]  # the confidence figures stamped for seed 3, as evaluate gives them
+    assert np.isclose(conf["spearman_pose_mpjpe"], meta["conf_s3_spearman_pose"], atol=1e-3)
+    assert np.isclose(conf["quartile_mpjpe_ratio"], meta["conf_s3_quartile_mpjpe_ratio"], atol=1e-3)
+    assert np.isclose(
+        conf["spearman_keypoint_mean"], meta["conf_s3_spearman_keypoint_mean"], atol=1e-3
+    )
 
 
 def test_demo_exports_with_parity(tmp_path: Path) -> None:
