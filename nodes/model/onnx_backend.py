@@ -2,8 +2,9 @@
 
 The session takes the windows as they flow (``frames[B, T, n_sc]``, raw amplitudes); the
 graph itself applies the bundle's normalisation and layout (``onnx_graph``, ``input_name=
-"frames"``), so a call is one ``session.run`` and nothing else: no numpy step before it, no
-copy after it (onnxruntime returns a fresh float32 array each call, which poses may keep).
+"frames"``), so a call is one run of the session: no numpy layout or normalisation step
+before it, no dtype conversion after it (batches get onnxruntime's fresh float32 output,
+which poses may keep; batch 1 see below).
 
 Session options (``session_options``), chosen for the pipeline thread and measured
 (``benchmarks/infer_latency.py``, ``docs/benchmarks.md``):
