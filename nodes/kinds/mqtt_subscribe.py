@@ -170,12 +170,9 @@ class _Reader:
     def _link(self) -> MqttLink:
         if self.link is None:
             cfg = self.config
-            self.link = MqttLink(
-                cfg.url,
+            self.link = MqttLink.of(
+                cfg,
                 self.client_id,
-                keepalive_s=cfg.keepalive_s,
-                connect_timeout_s=cfg.connect_timeout_s,
-                tls_ca_file=cfg.tls_ca_file,
                 clean_start=cfg.session_expiry_s == 0,
                 session_expiry_s=cfg.session_expiry_s,
                 on_message=self._message,

@@ -35,7 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from posecog.graph.connection import NotConnected
 from posecog.graph.secrets import REDACT
 
-from .config import Broker, broker_of
+from .config import Broker, MqttConfig, broker_of
 
 __all__ = ["OFFLINE", "ONLINE", "STATUS_CONTENT_TYPE", "MqttLink", "publish_properties"]
 
@@ -73,6 +73,19 @@ class MqttLink:
     """The client of one node: connect (awaiting CONNACK), publish with acknowledgement
     tracking, subscribe (awaiting SUBACK), incoming messages to ``on_message``, and the
     connection's loss as ``NotConnected`` to whoever waits on it."""
+
+    @classmethod
+    def of(cls, config: MqttConfig, client_id: str, **options: Any) -> MqttLink:
+        """The link of a node's config (its ``url``, keepalive, connect timeout and TLS CA),
+        with the node's own ``options`` (session, status topic, queue, callbacks)."""
+        return cls(
+            config.url,
+            client_id,
+            keepalive_s=config.keepalive_s,
+            connect_timeout_s=config.connect_timeout_s,
+            tls_ca_file=config.tls_ca_file,
+            **options,
+        )
 
     def __init__(
         self,

@@ -58,12 +58,9 @@ class MqttWriter:
     def _link(self) -> MqttLink:
         if self.link is None:
             cfg = self.config
-            self.link = MqttLink(
-                cfg.url,
+            self.link = MqttLink.of(
+                cfg,
                 self.client_id,
-                keepalive_s=cfg.keepalive_s,
-                connect_timeout_s=cfg.connect_timeout_s,
-                tls_ca_file=cfg.tls_ca_file,
                 status_topic=self.status_topic,
                 max_queued=self.queue,
                 on_refused=self._refused,
